@@ -1,0 +1,569 @@
+//! The versioned envelope: what goes over the wire.
+//!
+//! A frame is a fixed 22-byte header followed by a postcard-encoded [`Body`]:
+//!
+//! | bytes  | field                                                          |
+//! |--------|----------------------------------------------------------------|
+//! | 0..4   | [`NAMESPACE`], so other libraries' messages are dropped cheaply |
+//! | 4..6   | protocol version the frame is written in, little-endian        |
+//! | 6..22  | [`SessionId`] (all zero before a session exists)               |
+//! | 22..   | postcard [`Body`]; bytes after it are ignored (room for fields |
+//! |        | a newer minor version appends)                                 |
+//!
+//! The handshake bodies (`Knock`, `Hello`, `Welcome`, `Refuse`, `Ready`) keep
+//! their layout in every protocol version, so two peers can always negotiate.
+//! Methods and topics travel by name, never by index.
+//!
+//! ```
+//! use bus_core::envelope::{Body, Envelope, Message, SessionId};
+//!
+//! let frame = Envelope::session(1, SessionId::from_bytes([7; 16]), vec![Message::Event {
+//!     topic: "cart.updated".into(),
+//!     payload: vec![1, 2, 3],
+//! }]);
+//! let bytes = frame.encode()?;
+//! assert_eq!(Envelope::decode(&bytes)?, frame);
+//! assert!(Envelope::decode(b"{\"penpal\":1}").unwrap_err().is_foreign());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RemoteError;
+
+/// First four bytes of every frame of this protocol.
+pub const NAMESPACE: [u8; 4] = *b"wbus";
+
+/// Length of the fixed header before the body.
+pub const HEADER_LEN: usize = 22;
+
+/// The protocol version this build speaks natively.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Frames larger than this are refused by [`Envelope::decode`] (4 MiB).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// Identifies one session: 128 random bits chosen by the guest at handshake.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SessionId([u8; 16]);
+
+impl SessionId {
+    /// The id carried by frames sent before a session exists.
+    pub const NONE: SessionId = SessionId([0; 16]);
+
+    /// Wraps raw bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> SessionId {
+        SessionId(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only a prefix: enough to tell sessions apart in logs.
+        write!(
+            f,
+            "SessionId({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// A 128-bit random value that ties a `Welcome` to the `Hello` it answers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Nonce(pub [u8; 16]);
+
+impl fmt::Debug for Nonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Nonce({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
+/// An inclusive range of protocol versions a peer supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versions {
+    /// Oldest supported version.
+    pub min: u16,
+    /// Newest supported version.
+    pub max: u16,
+}
+
+impl Versions {
+    /// What this build supports.
+    pub const CURRENT: Versions = Versions {
+        min: PROTOCOL_VERSION,
+        max: PROTOCOL_VERSION,
+    };
+
+    /// The highest version both ranges contain, if any.
+    pub fn negotiate(self, other: Versions) -> Option<u16> {
+        let hi = self.max.min(other.max);
+        let lo = self.min.max(other.min);
+        (hi >= lo && self.min <= self.max && other.min <= other.max).then_some(hi)
+    }
+}
+
+impl fmt::Display for Versions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "v{}", self.min)
+        } else {
+            write!(f, "v{}..=v{}", self.min, self.max)
+        }
+    }
+}
+
+/// One frame: header fields plus body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Protocol version the frame is written in.
+    pub version: u16,
+    /// The session it belongs to, or [`SessionId::NONE`] before one exists.
+    pub session: SessionId,
+    /// What the frame says.
+    pub body: Body,
+}
+
+/// What a frame says.
+///
+/// The first five variants are the handshake and keep their index and layout
+/// in every protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Guest to host: "I am here, greet me." Lets a reloaded child reconnect at once.
+    Knock {
+        /// Versions the guest supports.
+        versions: Versions,
+    },
+    /// Host to guest: opens a handshake.
+    Hello {
+        /// Versions the host supports.
+        versions: Versions,
+        /// Echoed by the `Welcome` that answers this hello.
+        nonce: Nonce,
+        /// Largest frame the host accepts.
+        max_frame_bytes: u32,
+    },
+    /// Guest to host: accepts a hello; the header carries the new session id.
+    Welcome {
+        /// The nonce of the hello this answers.
+        nonce: Nonce,
+        /// The negotiated version.
+        version: u16,
+        /// Largest frame the guest accepts.
+        max_frame_bytes: u32,
+    },
+    /// Either side: the handshake cannot succeed.
+    Refuse {
+        /// Why.
+        reason: Refusal,
+    },
+    /// Host to guest: the session is open. The binding attaches the private
+    /// channel (a `MessagePort`) to this frame.
+    Ready,
+    /// Session traffic, several messages coalesced into one frame.
+    Messages(Vec<Message>),
+}
+
+/// Why a handshake was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// No common protocol version; carries what the refusing side supports.
+    VersionMismatch {
+        /// The refusing side's versions.
+        supported: Versions,
+    },
+}
+
+/// One unit of session traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Invoke `method` on the peer.
+    Call {
+        /// Caller-chosen id, echoed by the reply.
+        id: u64,
+        /// The method's name.
+        method: String,
+        /// The encoded request.
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+        /// How long the caller will wait, so the callee may give up early.
+        timeout_ms: Option<u32>,
+    },
+    /// The answer to a call.
+    Reply {
+        /// The call's id.
+        id: u64,
+        /// Its result.
+        outcome: Outcome,
+    },
+    /// A message on a topic; no answer expected.
+    Event {
+        /// The topic's name.
+        topic: String,
+        /// The encoded payload.
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+    },
+    /// The caller no longer waits for call `id`.
+    Cancel {
+        /// The call's id.
+        id: u64,
+    },
+    /// Heartbeat request.
+    Ping,
+    /// Heartbeat answer.
+    Pong,
+    /// The sender ends the session.
+    Close {
+        /// A human-readable reason.
+        reason: String,
+    },
+}
+
+/// The result carried by a reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The encoded response.
+    Ok(#[serde(with = "bytes")] Vec<u8>),
+    /// The handler failed.
+    Err(RemoteError),
+}
+
+/// Why bytes could not be decoded as a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not a frame of this protocol (too short or another namespace): someone
+    /// else's message on the same window.
+    Foreign,
+    /// Larger than the limit; refused before reading it.
+    TooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Our namespace, but the body does not parse.
+    Malformed(String),
+}
+
+impl DecodeError {
+    /// True for messages that belong to another library.
+    pub fn is_foreign(&self) -> bool {
+        matches!(self, DecodeError::Foreign)
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Foreign => f.write_str("not a frame of this bus (foreign message)"),
+            DecodeError::TooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the {max}-byte limit")
+            }
+            DecodeError::Malformed(why) => write!(f, "malformed frame: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why a frame could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError(String);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "could not encode frame: {}", self.0)
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Whether `bytes` start like a frame of this protocol; a cheap test for
+/// foreign messages.
+pub fn has_namespace(bytes: &[u8]) -> bool {
+    bytes.len() >= HEADER_LEN && bytes[..4] == NAMESPACE
+}
+
+impl Envelope {
+    /// A handshake frame (no session yet) in `version`.
+    pub fn handshake(version: u16, body: Body) -> Envelope {
+        Envelope {
+            version,
+            session: SessionId::NONE,
+            body,
+        }
+    }
+
+    /// A frame of session traffic.
+    pub fn session(version: u16, session: SessionId, messages: Vec<Message>) -> Envelope {
+        Envelope {
+            version,
+            session,
+            body: Body::Messages(messages),
+        }
+    }
+
+    /// Serializes the frame.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(HEADER_LEN + 16);
+        out.extend_from_slice(&NAMESPACE);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(self.session.as_bytes());
+        postcard::to_extend(&self.body, out).map_err(|e| EncodeError(e.to_string()))
+    }
+
+    /// Parses a frame of at most [`DEFAULT_MAX_FRAME_BYTES`]. Never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+        Envelope::decode_limited(bytes, DEFAULT_MAX_FRAME_BYTES)
+    }
+
+    /// Parses a frame, refusing one longer than `max_frame_bytes` before
+    /// reading past its header. Never panics.
+    pub fn decode_limited(bytes: &[u8], max_frame_bytes: usize) -> Result<Envelope, DecodeError> {
+        if !has_namespace(bytes) {
+            return Err(DecodeError::Foreign);
+        }
+        if bytes.len() > max_frame_bytes {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: max_frame_bytes,
+            });
+        }
+        let (header, rest) = bytes.split_at(HEADER_LEN);
+        let version = u16::from_le_bytes([header[4], header[5]]);
+        let mut session = [0u8; 16];
+        session.copy_from_slice(&header[6..HEADER_LEN]);
+        // Trailing bytes are what a newer minor version may append: ignored.
+        let (body, _extensions) = postcard::take_from_bytes::<Body>(rest)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        Ok(Envelope {
+            version,
+            session: SessionId(session),
+            body,
+        })
+    }
+}
+
+/// Serde adapter: byte vectors as one length-prefixed blob instead of a
+/// sequence of numbers.
+pub(crate) mod bytes {
+    use std::fmt;
+
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // Cap the up-front allocation: the hint comes from untrusted input.
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    /// The same for `Option<Vec<u8>>`.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        #[derive(Serialize, Deserialize)]
+        struct Wrap(#[serde(with = "super")] Vec<u8>);
+
+        pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            v.as_ref().map(|b| Wrap(b.clone())).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Envelope {
+        Envelope::session(
+            1,
+            SessionId([9; 16]),
+            vec![
+                Message::Call {
+                    id: 7,
+                    method: "checkout.total".into(),
+                    payload: vec![1, 2, 3],
+                    timeout_ms: Some(500),
+                },
+                Message::Reply {
+                    id: 3,
+                    outcome: Outcome::Err(RemoteError::new(42, "nope").with_raw_data(vec![5])),
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        let n = Nonce([3; 16]);
+        let bodies = [
+            Body::Knock {
+                versions: Versions::CURRENT,
+            },
+            Body::Hello {
+                versions: Versions { min: 1, max: 3 },
+                nonce: n,
+                max_frame_bytes: 1024,
+            },
+            Body::Welcome {
+                nonce: n,
+                version: 1,
+                max_frame_bytes: 99,
+            },
+            Body::Refuse {
+                reason: Refusal::VersionMismatch {
+                    supported: Versions { min: 2, max: 2 },
+                },
+            },
+            Body::Ready,
+            Body::Messages(vec![
+                Message::Event {
+                    topic: "t".into(),
+                    payload: vec![],
+                },
+                Message::Cancel { id: u64::MAX },
+                Message::Ping,
+                Message::Pong,
+                Message::Close {
+                    reason: "bye".into(),
+                },
+                Message::Reply {
+                    id: 0,
+                    outcome: Outcome::Ok(vec![0; 300]),
+                },
+            ]),
+        ];
+        for body in bodies {
+            let e = Envelope::handshake(1, body);
+            assert_eq!(Envelope::decode(&e.encode().unwrap()).unwrap(), e);
+        }
+        let e = sample();
+        assert_eq!(Envelope::decode(&e.encode().unwrap()).unwrap(), e);
+    }
+
+    #[test]
+    fn foreign_messages_are_recognised() {
+        for b in [
+            &b""[..],
+            b"wbus",
+            b"hello world, this is not ours",
+            b"{\"type\":\"penpal\"}",
+            &[0u8; 64],
+        ] {
+            assert_eq!(Envelope::decode(b), Err(DecodeError::Foreign));
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_frame_before_parsing() {
+        let mut big = vec![0u8; 16 * 1024 * 1024];
+        big[..4].copy_from_slice(&NAMESPACE);
+        let err = Envelope::decode(&big).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::TooLarge {
+                len: big.len(),
+                max: DEFAULT_MAX_FRAME_BYTES
+            }
+        );
+        let small = sample().encode().unwrap();
+        assert!(matches!(
+            Envelope::decode_limited(&small, small.len() - 1),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        assert!(Envelope::decode_limited(&small, small.len()).is_ok());
+    }
+
+    #[test]
+    fn tolerates_fields_appended_by_newer_minor_version() {
+        let e = sample();
+        let mut bytes = e.encode().unwrap();
+        bytes.extend_from_slice(&[0xAA, 0xBB, 0x01, 0x02]);
+        assert_eq!(Envelope::decode(&bytes).unwrap(), e);
+    }
+
+    #[test]
+    fn truncated_frames_are_malformed_not_panics() {
+        let bytes = sample().encode().unwrap();
+        for cut in HEADER_LEN..bytes.len() {
+            assert!(
+                matches!(
+                    Envelope::decode(&bytes[..cut]),
+                    Err(DecodeError::Malformed(_))
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_declared_lengths_do_not_allocate() {
+        // A Messages body claiming u32::MAX entries, then a call claiming a 4 GiB payload.
+        let mut b = Vec::from(NAMESPACE);
+        b.extend_from_slice(&[1, 0]);
+        b.extend_from_slice(&[0; 16]);
+        b.push(5); // Body::Messages
+        b.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]);
+        b.push(0); // Message::Call
+        b.push(1); // id
+        b.push(1);
+        b.push(b'm');
+        b.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]);
+        assert!(matches!(
+            Envelope::decode(&b),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn version_negotiation_picks_highest_common() {
+        let v = |min, max| Versions { min, max };
+        assert_eq!(v(1, 3).negotiate(v(2, 5)), Some(3));
+        assert_eq!(v(1, 1).negotiate(v(1, 1)), Some(1));
+        assert_eq!(v(1, 1).negotiate(v(2, 2)), None);
+        assert_eq!(v(3, 1).negotiate(v(1, 3)), None);
+    }
+}

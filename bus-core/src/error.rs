@@ -1,0 +1,223 @@
+//! Errors that cross the wire ([`RemoteError`]) and errors a caller sees
+//! ([`CallError`], [`CloseReason`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::{Versions, bytes};
+use crate::typed::{CodecError, decode, encode};
+
+/// An error returned by the peer's handler: a code, a message and optional
+/// typed data.
+///
+/// ```
+/// use bus_core::RemoteError;
+/// #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+/// struct Declined { retry_in_s: u32 }
+///
+/// let err = RemoteError::new(402, "card declined").with_data(&Declined { retry_in_s: 30 })?;
+/// assert_eq!(err.data_as::<Declined>(), Some(Ok(Declined { retry_in_s: 30 })));
+/// # Ok::<(), bus_core::typed::CodecError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteError {
+    code: i32,
+    message: String,
+    #[serde(with = "bytes::option")]
+    data: Option<Vec<u8>>,
+}
+
+impl RemoteError {
+    /// No handler is registered for the method.
+    pub const METHOD_NOT_FOUND: i32 = -32601;
+    /// The request could not be decoded as the method's request type.
+    pub const BAD_REQUEST: i32 = -32602;
+    /// The callee failed without a more specific code.
+    pub const INTERNAL: i32 = -32603;
+    /// The callee serves too many calls already.
+    pub const OVERLOADED: i32 = -32001;
+
+    /// An error with `code` and `message`.
+    pub fn new(code: i32, message: impl Into<String>) -> RemoteError {
+        RemoteError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Attaches typed data, encoded with postcard.
+    pub fn with_data<T: Serialize>(mut self, data: &T) -> Result<RemoteError, CodecError> {
+        self.data = Some(encode(data)?);
+        Ok(self)
+    }
+
+    /// Attaches already-encoded data.
+    pub fn with_raw_data(mut self, data: Vec<u8>) -> RemoteError {
+        self.data = Some(data);
+        self
+    }
+
+    /// The error code. Negative codes from -32768 to -32000 are the bus's own.
+    pub fn code(&self) -> i32 {
+        self.code
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The raw data, if any.
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.as_deref()
+    }
+
+    /// Decodes the data as `T`; `None` when there is none.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Option<Result<T, CodecError>> {
+        self.data.as_deref().map(decode)
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "remote error {}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// Why a session or connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// This side called `close`.
+    Local(String),
+    /// The peer sent `close`.
+    Remote(String),
+    /// No handshake completed in time.
+    HandshakeTimeout(Duration),
+    /// The two sides share no protocol version.
+    VersionMismatch {
+        /// What this side supports.
+        local: Versions,
+        /// What the peer supports.
+        remote: Versions,
+    },
+    /// The peer stopped answering heartbeats.
+    HeartbeatTimeout(Duration),
+    /// The peer window now shows a document from an origin that is not allowed.
+    PeerNavigated(String),
+    /// The peer window was closed or removed.
+    PeerGone,
+    /// No secure random numbers were available for a session nonce.
+    NoEntropy,
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Local(r) => write!(f, "closed locally: {r}"),
+            CloseReason::Remote(r) => write!(f, "closed by the peer: {r}"),
+            CloseReason::HandshakeTimeout(d) => write!(
+                f,
+                "no handshake within {} ms: is the bus running in the other window, and is each side's origin in the other's allowlist?",
+                d.as_millis()
+            ),
+            CloseReason::VersionMismatch { local, remote } => write!(
+                f,
+                "protocol version mismatch: this side supports {local}, the peer supports {remote}; upgrade the older side"
+            ),
+            CloseReason::HeartbeatTimeout(d) => {
+                write!(
+                    f,
+                    "the peer did not answer for {} ms (heartbeat)",
+                    d.as_millis()
+                )
+            }
+            CloseReason::PeerNavigated(o) => {
+                write!(
+                    f,
+                    "the peer window navigated to {o:?}, which is not in the allowlist"
+                )
+            }
+            CloseReason::PeerGone => f.write_str("the peer window was closed or removed"),
+            CloseReason::NoEntropy => f.write_str("no secure random source for the session nonce"),
+        }
+    }
+}
+
+/// Why a call did not produce a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The peer's handler returned an error.
+    Remote(RemoteError),
+    /// No reply before the call's deadline.
+    Timeout(Duration),
+    /// The caller cancelled the call.
+    Cancelled,
+    /// The session ended (the peer reloaded or navigated) before the reply;
+    /// the bus may reconnect, so a retry can succeed.
+    Disconnected,
+    /// The connection is closed for good.
+    Closed(CloseReason),
+    /// Too many calls are waiting for replies already.
+    TooManyPending(usize),
+    /// Too many messages are queued while the connection is not up.
+    QueueFull(usize),
+    /// The encoded request is larger than a frame may be.
+    PayloadTooLarge {
+        /// Encoded size.
+        len: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// The request could not be encoded, or the response decoded.
+    Codec(CodecError),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Remote(e) => e.fmt(f),
+            CallError::Timeout(d) => write!(f, "no reply within {} ms", d.as_millis()),
+            CallError::Cancelled => f.write_str("call cancelled"),
+            CallError::Disconnected => f.write_str(
+                "disconnected: the session ended before the reply (peer reloaded or navigated)",
+            ),
+            CallError::Closed(r) => write!(f, "connection closed: {r}"),
+            CallError::TooManyPending(n) => write!(
+                f,
+                "{n} calls already wait for replies; await some or raise Limits::max_pending_calls"
+            ),
+            CallError::QueueFull(n) => write!(
+                f,
+                "{n} messages already wait for the connection; await it or raise Limits::max_queued_messages"
+            ),
+            CallError::PayloadTooLarge { len, max } => write!(
+                f,
+                "request of {len} bytes exceeds the {max}-byte frame limit; transfer large data separately or raise Limits::max_frame_bytes on both sides"
+            ),
+            CallError::Codec(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl From<CodecError> for CallError {
+    fn from(e: CodecError) -> CallError {
+        CallError::Codec(e)
+    }
+}
+
+impl From<CodecError> for RemoteError {
+    /// Lets a handler use `?` on encoding: the caller sees an internal error.
+    fn from(e: CodecError) -> RemoteError {
+        RemoteError::new(RemoteError::INTERNAL, e.to_string())
+    }
+}

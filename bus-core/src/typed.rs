@@ -1,0 +1,273 @@
+//! The typed layer: methods and topics as compile-time-checked descriptors.
+//!
+//! A [`Method`] names a remote procedure and fixes its request and response
+//! types; a [`Topic`] names a stream of events and fixes its payload type.
+//! Declare them once in a crate both sides depend on, and every call site is
+//! checked by the compiler:
+//!
+//! ```
+//! use bus_core::{Method, RemoteError, Router, Topic};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! pub struct Quote { pub cents: u64, pub currency: String }
+//!
+//! pub const GET_TOTAL: Method<u32, Quote> = Method::new("checkout.total");
+//! pub const PAID: Topic<Quote> = Topic::new("checkout.paid");
+//!
+//! let mut router = Router::new();
+//! router.route(GET_TOTAL, |items: u32| Ok(Quote { cents: 250 * items as u64, currency: "EUR".into() }));
+//!
+//! let request = GET_TOTAL.encode_request(&4)?;
+//! let response = router.dispatch(GET_TOTAL.name(), &request).map_err(|e| e.to_string())?;
+//! assert_eq!(GET_TOTAL.decode_response(&response)?, Quote { cents: 1000, currency: "EUR".into() });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::RemoteError;
+
+/// A value could not be encoded or decoded with postcard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError(String);
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "payload does not match the expected type ({}); are both sides built from the same method declarations?",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// Encodes a value with postcard.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    postcard::to_allocvec(value).map_err(|e| CodecError(e.to_string()))
+}
+
+/// Decodes a value with postcard.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    postcard::from_bytes(bytes).map_err(|e| CodecError(e.to_string()))
+}
+
+/// A remote method: its wire name plus request and response types.
+pub struct Method<Req, Resp> {
+    name: &'static str,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> Method<Req, Resp> {
+    /// Declares a method. The name is what travels on the wire: keep it
+    /// stable, and give a changed signature a new name.
+    pub const fn new(name: &'static str) -> Self {
+        Method {
+            name,
+            _types: PhantomData,
+        }
+    }
+
+    /// The wire name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Method<Req, Resp> {
+    /// Encodes a request.
+    pub fn encode_request(&self, req: &Req) -> Result<Vec<u8>, CodecError> {
+        encode(req)
+    }
+
+    /// Decodes a request.
+    pub fn decode_request(&self, bytes: &[u8]) -> Result<Req, CodecError> {
+        decode(bytes)
+    }
+
+    /// Encodes a response.
+    pub fn encode_response(&self, resp: &Resp) -> Result<Vec<u8>, CodecError> {
+        encode(resp)
+    }
+
+    /// Decodes a response.
+    pub fn decode_response(&self, bytes: &[u8]) -> Result<Resp, CodecError> {
+        decode(bytes)
+    }
+}
+
+impl<Req, Resp> Clone for Method<Req, Resp> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<Req, Resp> Copy for Method<Req, Resp> {}
+
+impl<Req, Resp> fmt::Debug for Method<Req, Resp> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Method({:?})", self.name)
+    }
+}
+
+/// A topic: its wire name plus payload type.
+pub struct Topic<T> {
+    name: &'static str,
+    _type: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Topic<T> {
+    /// Declares a topic.
+    pub const fn new(name: &'static str) -> Self {
+        Topic {
+            name,
+            _type: PhantomData,
+        }
+    }
+
+    /// The wire name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Topic<T> {
+    /// Encodes a payload.
+    pub fn encode(&self, payload: &T) -> Result<Vec<u8>, CodecError> {
+        encode(payload)
+    }
+
+    /// Decodes a payload.
+    pub fn decode(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        decode(bytes)
+    }
+}
+
+impl<T> Clone for Topic<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Topic<T> {}
+
+impl<T> fmt::Debug for Topic<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Topic({:?})", self.name)
+    }
+}
+
+type Handler = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, RemoteError>>;
+
+/// Synchronous handlers by method name: decodes the request, runs the
+/// handler, encodes the response, and turns every failure into a
+/// [`RemoteError`] for the caller.
+#[derive(Default)]
+pub struct Router {
+    handlers: HashMap<&'static str, Handler>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("methods", &self.handlers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Router {
+    /// An empty router: every call gets [`RemoteError::METHOD_NOT_FOUND`].
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Serves `method` with `handler`, replacing any earlier handler.
+    pub fn route<Req, Resp, F>(&mut self, method: Method<Req, Resp>, mut handler: F) -> &mut Router
+    where
+        Req: Serialize + DeserializeOwned + 'static,
+        Resp: Serialize + DeserializeOwned + 'static,
+        F: FnMut(Req) -> Result<Resp, RemoteError> + 'static,
+    {
+        let name = method.name();
+        self.handlers.insert(
+            name,
+            Box::new(move |bytes| {
+                let req = method.decode_request(bytes).map_err(|e| {
+                    RemoteError::new(RemoteError::BAD_REQUEST, format!("{name}: {e}"))
+                })?;
+                let resp = handler(req)?;
+                method
+                    .encode_response(&resp)
+                    .map_err(|e| RemoteError::new(RemoteError::INTERNAL, format!("{name}: {e}")))
+            }),
+        );
+        self
+    }
+
+    /// Whether `method` has a handler.
+    pub fn serves(&self, method: &str) -> bool {
+        self.handlers.contains_key(method)
+    }
+
+    /// Runs the handler for `method` on an encoded request.
+    pub fn dispatch(&mut self, method: &str, payload: &[u8]) -> Result<Vec<u8>, RemoteError> {
+        match self.handlers.get_mut(method) {
+            Some(h) => h(payload),
+            None => Err(RemoteError::new(
+                RemoteError::METHOD_NOT_FOUND,
+                format!("no handler for method {method:?}"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADD: Method<(i32, i32), i32> = Method::new("calc.add");
+    const FAIL: Method<(), ()> = Method::new("calc.fail");
+
+    fn router() -> Router {
+        let mut r = Router::new();
+        r.route(ADD, |(a, b)| Ok(a + b));
+        r.route(FAIL, |()| Err(RemoteError::new(7, "broken")));
+        r
+    }
+
+    #[test]
+    fn router_runs_typed_handler() {
+        let out = router()
+            .dispatch("calc.add", &ADD.encode_request(&(2, 40)).unwrap())
+            .unwrap();
+        assert_eq!(ADD.decode_response(&out).unwrap(), 42);
+    }
+
+    #[test]
+    fn router_reports_unknown_method() {
+        let err = router().dispatch("calc.mul", &[]).unwrap_err();
+        assert_eq!(err.code(), RemoteError::METHOD_NOT_FOUND);
+        assert!(err.message().contains("calc.mul"));
+    }
+
+    #[test]
+    fn router_reports_undecodable_request() {
+        let err = router().dispatch("calc.add", &[0xFF]).unwrap_err();
+        assert_eq!(err.code(), RemoteError::BAD_REQUEST);
+    }
+
+    #[test]
+    fn router_passes_handler_error_through() {
+        assert_eq!(
+            router().dispatch("calc.fail", &[]).unwrap_err(),
+            RemoteError::new(7, "broken")
+        );
+    }
+}
