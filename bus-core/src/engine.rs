@@ -33,7 +33,7 @@
 //! let allow = Allowlist::new(["https://widget.example"])?;
 //! let mut host = Engine::new(Config::new(Role::Host, allow), SystemEntropy)?;
 //! host.connect(Duration::ZERO);
-//! let hello = host.poll_transmit().expect("a hello to send");
+//! let hello = host.poll_transmit().ok_or("the host greets first")?;
 //! assert_eq!(hello.target_origin(), Some("https://widget.example"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -50,3 +50,8 @@ pub use error::{CallError, CloseReason, RemoteError};
 pub use memory::{MemoryPair, Side};
 pub use origin::{Allowlist, OriginError};
 pub use typed::{CodecError, Method, Router, Topic};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

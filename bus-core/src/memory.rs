@@ -69,9 +69,9 @@ pub struct MemoryPair {
     host_origin: String,
     guest_origin: String,
     now: Duration,
-    auto_serve: [bool; 2],
+    auto_serve: PerSide<bool>,
     link_up: bool,
-    logs: [Vec<Delivery>; 2],
+    logs: PerSide<Vec<Delivery>>,
     wire: Vec<(Side, Transmit)>,
 }
 
@@ -118,9 +118,12 @@ impl MemoryPair {
             host_origin: Self::HOST_ORIGIN.to_owned(),
             guest_origin: Self::GUEST_ORIGIN.to_owned(),
             now: Duration::ZERO,
-            auto_serve: [true, true],
+            auto_serve: PerSide {
+                host: true,
+                guest: true,
+            },
             link_up: true,
-            logs: [Vec::new(), Vec::new()],
+            logs: PerSide::default(),
             wire: Vec::new(),
         })
     }
@@ -149,7 +152,7 @@ impl MemoryPair {
     /// Whether `side` answers requests with its router (default) or leaves
     /// them in its log as [`Delivery::Request`].
     pub fn set_auto_serve(&mut self, side: Side, on: bool) {
-        self.auto_serve[idx(side)] = on;
+        *self.auto_serve.get_mut(side) = on;
     }
 
     /// Cuts (false) or restores (true) the link: while cut, frames are lost,
@@ -223,17 +226,17 @@ impl MemoryPair {
 
     /// Takes the deliveries `side` logged (everything its router did not consume).
     pub fn take_deliveries(&mut self, side: Side) -> Vec<Delivery> {
-        std::mem::take(&mut self.logs[idx(side)])
+        std::mem::take(self.logs.get_mut(side))
     }
 
     /// The deliveries `side` logged, without taking them.
     pub fn deliveries(&self, side: Side) -> &[Delivery] {
-        &self.logs[idx(side)]
+        self.logs.get(side)
     }
 
     /// Takes the reply to `call` from `side`'s log, if it arrived.
     pub fn reply(&mut self, side: Side, call: CallId) -> Option<Result<Vec<u8>, CallError>> {
-        let log = &mut self.logs[idx(side)];
+        let log = self.logs.get_mut(side);
         let at = log
             .iter()
             .position(|d| matches!(d, Delivery::Reply { call: c, .. } if *c == call))?;
@@ -297,7 +300,7 @@ impl MemoryPair {
                     id,
                     method,
                     payload,
-                } if self.auto_serve[idx(side)] => {
+                } if *self.auto_serve.get(side) => {
                     let router = match side {
                         Side::Host => &mut self.host_router,
                         Side::Guest => &mut self.guest_router,
@@ -305,16 +308,31 @@ impl MemoryPair {
                     let result = router.dispatch(&method, &payload);
                     self.engine(side).reply(id, result);
                 }
-                other => self.logs[idx(side)].push(other),
+                other => self.logs.get_mut(side).push(other),
             }
         }
         any
     }
 }
 
-fn idx(side: Side) -> usize {
-    match side {
-        Side::Host => 0,
-        Side::Guest => 1,
+#[derive(Debug, Default)]
+struct PerSide<T> {
+    host: T,
+    guest: T,
+}
+
+impl<T> PerSide<T> {
+    fn get(&self, side: Side) -> &T {
+        match side {
+            Side::Host => &self.host,
+            Side::Guest => &self.guest,
+        }
+    }
+
+    fn get_mut(&mut self, side: Side) -> &mut T {
+        match side {
+            Side::Host => &mut self.host,
+            Side::Guest => &mut self.guest,
+        }
     }
 }

@@ -7,8 +7,9 @@
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
 
 use std::env;
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
@@ -143,13 +144,71 @@ fn test() -> Result {
 
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
-    run("tests (native)", tests)?;
+    let totals = run_tests("tests (native)", tests)?;
 
     println!(
         "\nxtask test: all checks passed in {:.0}s",
         start.elapsed().as_secs_f64()
     );
+    // The plain closing line CI reads: every test binary's results summed.
+    println!("xtask: {} passed, {} failed", totals.passed, totals.failed);
     Ok(())
+}
+
+#[derive(Default, Debug)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+impl Totals {
+    /// Adds one libtest summary: `test result: ok. 45 passed; 0 failed; ...`.
+    fn add_summary(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(kind), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let n: u64 = n.parse().unwrap_or(0);
+            match kind {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs a `cargo test` step, echoing its output and summing its results.
+fn run_tests(step: &str, mut cmd: Command) -> Result<Totals> {
+    println!("\n==> {step}");
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{step}: could not start cargo: {e}"))?;
+    let mut totals = Totals::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(io::Result::ok) {
+            println!("{line}");
+            totals.add_summary(&line);
+        }
+    }
+    let status = child.wait().map_err(|e| format!("{step}: {e}"))?;
+    println!("<== {step}: {:.1}s", start.elapsed().as_secs_f64());
+    if !status.success() || totals.failed > 0 {
+        return Err(format!(
+            "{step} failed ({status}): {} passed, {} failed",
+            totals.passed, totals.failed
+        ));
+    }
+    if totals.passed == 0 {
+        return Err(format!("{step} ran no test at all"));
+    }
+    Ok(totals)
 }
 
 fn demo() -> Result {
