@@ -184,6 +184,11 @@ pub struct Config {
     pub handshake_retry: Duration,
     /// Longest handshake retry delay.
     pub handshake_retry_max: Duration,
+    /// Host only: greet only when the guest knocks, never unprompted. A
+    /// browser logs an error for every message posted to a frame that still
+    /// shows another document (an iframe's initial `about:blank`, a popup
+    /// before it loads), so bindings set this and let the guest speak first.
+    pub wait_for_knock: bool,
     /// Deadline for calls that name none.
     pub call_timeout: Duration,
     /// Optional liveness check.
@@ -204,6 +209,7 @@ impl Config {
             handshake_timeout: Duration::from_secs(10),
             handshake_retry: Duration::from_millis(50),
             handshake_retry_max: Duration::from_secs(1),
+            wait_for_knock: false,
             call_timeout: Duration::from_secs(30),
             heartbeat: None,
             limits: Limits::default(),
@@ -1380,6 +1386,7 @@ impl Engine {
 
     fn send_greeting(&mut self) {
         match self.config.role {
+            Role::Host if self.config.wait_for_knock => {}
             Role::Host => self.send_hello(None),
             Role::Guest => {
                 let knock = Body::Knock {

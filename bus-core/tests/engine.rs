@@ -169,6 +169,20 @@ fn knock_from_late_guest_connects_without_waiting_for_retry() {
 }
 
 #[test]
+fn host_waiting_for_knock_posts_nothing_until_the_guest_speaks() {
+    let (mut host, guest) = MemoryPair::default_configs();
+    host.wait_for_knock = true;
+    let mut pair = MemoryPair::with_configs(host, guest).unwrap();
+    pair.host.connect(pair.now());
+    pair.advance(Duration::from_secs(5));
+    assert!(pair.wire().is_empty(), "host posted before any knock");
+    pair.guest.connect(pair.now());
+    pair.pump();
+    assert!(pair.host.state().is_connected());
+    assert!(pair.guest.state().is_connected());
+}
+
+#[test]
 fn handshake_timeout_is_a_clear_error_not_a_hang() {
     let mut pair = MemoryPair::new();
     pair.host.connect(pair.now());
