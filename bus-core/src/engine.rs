@@ -191,6 +191,8 @@ pub struct Config {
     pub wait_for_knock: bool,
     /// Deadline for calls that name none.
     pub call_timeout: Duration,
+    /// How long [`Engine::verify_peer`] waits for any sign of life.
+    pub probe_timeout: Duration,
     /// Optional liveness check.
     pub heartbeat: Option<Heartbeat>,
     /// Bounds.
@@ -211,6 +213,7 @@ impl Config {
             handshake_retry_max: Duration::from_secs(1),
             wait_for_knock: false,
             call_timeout: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(1),
             heartbeat: None,
             limits: Limits::default(),
         }
@@ -429,6 +432,8 @@ struct Session {
     peer_max_frame: usize,
     last_heard: Duration,
     next_ping: Option<Duration>,
+    /// Set by [`Engine::verify_peer`]: end the session unless the peer speaks by then.
+    probe_deadline: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -685,6 +690,9 @@ impl Engine {
             Phase::Connected(_) => {
                 // A knock from the peer window means a new document there.
                 self.end_session(now);
+                if self.config.wait_for_knock {
+                    self.send_hello(Some(origin));
+                }
                 Ok(())
             }
             Phase::Idle | Phase::Closed(_) | Phase::Welcomed { .. } => {
@@ -755,6 +763,7 @@ impl Engine {
             peer_max_frame: (peer_max as usize).clamp(256, self.config.limits.max_frame_bytes),
             last_heard: now,
             next_ping: None,
+            probe_deadline: None,
         };
         let deadline = match self.phase {
             Phase::Handshaking { deadline, .. } => deadline,
@@ -813,6 +822,7 @@ impl Engine {
             peer_max_frame: (peer_max as usize).clamp(256, self.config.limits.max_frame_bytes),
             last_heard: now,
             next_ping: None,
+            probe_deadline: None,
         };
         let ready = Envelope {
             version,
@@ -894,6 +904,7 @@ impl Engine {
         }
         if let Some(s) = self.session_mut() {
             s.last_heard = now;
+            s.probe_deadline = None;
         }
         for message in messages {
             if let Err(reason) = self.on_message(message) {
@@ -1078,11 +1089,18 @@ impl Engine {
         self.close_with(CloseReason::Local(reason.to_owned()), true);
     }
 
-    /// The binding saw the peer window load a new document (an iframe's
-    /// `load` event): the session is over. A host greets the new document.
-    pub fn peer_reset(&mut self, now: Duration) {
-        if self.session().is_some() {
-            self.end_session(now);
+    /// The binding suspects the peer window changed documents (an iframe's
+    /// `load` event). The session is probed: unless the peer answers within
+    /// [`Config::probe_timeout`], it ends as if the peer had reloaded. A
+    /// load event may come before or after the new document's `Knock`, so
+    /// it alone cannot tell whether the current session is the old one.
+    pub fn verify_peer(&mut self, now: Duration) {
+        let deadline = now + self.config.probe_timeout;
+        if let Phase::Connected(s) = &mut self.phase {
+            if s.probe_deadline.is_none() {
+                s.probe_deadline = Some(deadline);
+                self.queue(Message::Ping);
+            }
         }
     }
 
@@ -1103,10 +1121,16 @@ impl Engine {
                 ..
             } => Some((*deadline).min(*next_retry)),
             Phase::Welcomed { deadline, .. } => Some(*deadline),
-            Phase::Connected(s) => match (self.config.heartbeat, s.next_ping) {
-                (Some(hb), Some(ping)) => Some(ping.min(s.last_heard + hb.timeout)),
-                _ => None,
-            },
+            Phase::Connected(s) => {
+                let heartbeat = match (self.config.heartbeat, s.next_ping) {
+                    (Some(hb), Some(ping)) => Some(ping.min(s.last_heard + hb.timeout)),
+                    _ => None,
+                };
+                match (heartbeat, s.probe_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             Phase::Idle | Phase::Closed(_) => None,
         };
         match (call, phase) {
@@ -1144,6 +1168,10 @@ impl Engine {
                 *retry = (*retry * 2).min(self.config.handshake_retry_max);
                 *next_retry = now + *retry;
                 self.send_greeting();
+            }
+            Phase::Connected(s) if s.probe_deadline.is_some_and(|d| now >= d) => {
+                // The peer did not answer the probe: its document is gone.
+                self.end_session(now);
             }
             Phase::Connected(s) => {
                 if let Some(hb) = self.config.heartbeat {

@@ -588,19 +588,52 @@ fn peer_reload_fails_pending_calls_fast_then_reconnects() {
 }
 
 #[test]
-fn binding_reported_reload_also_ends_the_session() {
+fn load_event_with_a_silent_peer_ends_the_session_after_the_probe() {
     let mut pair = connected();
     let call = pair.host.call_method(pair.now(), &ECHO, &1, None).unwrap();
-    pair.host.peer_reset(pair.now());
+    pair.set_link_up(false); // the old document is gone
+    pair.host.verify_peer(pair.now());
+    pair.advance(Duration::from_millis(999));
+    assert!(pair.host.state().is_connected());
+    pair.advance(Duration::from_millis(1));
     assert_eq!(pair.host.state(), State::Reconnecting);
-    pair.pump();
     assert_eq!(
         pair.reply(Side::Host, call),
         Some(Err(CallError::Disconnected))
     );
-    // The old guest document answers the new hello: a fresh session.
+    // A bus document in the window answers the next hello: a fresh session.
+    pair.set_link_up(true);
+    pair.advance(Duration::from_secs(2));
     assert!(pair.host.state().is_connected());
     assert_eq!(pair.call(Side::Host, &ECHO, &6), Ok(6));
+}
+
+#[test]
+fn load_event_for_a_live_peer_keeps_the_session() {
+    let mut pair = connected();
+    let sid = session_id(&pair);
+    pair.host.verify_peer(pair.now());
+    pair.pump();
+    pair.advance(Duration::from_secs(5));
+    assert!(pair.host.state().is_connected());
+    assert_eq!(pair.call(Side::Host, &ECHO, &2), Ok(2));
+    assert_eq!(session_id(&pair), sid);
+}
+
+#[test]
+fn reload_reconnects_when_the_host_waits_for_knocks() {
+    let (mut host, guest_cfg) = MemoryPair::default_configs();
+    host.wait_for_knock = true;
+    let mut pair = MemoryPair::with_configs(host, guest_cfg.clone()).unwrap();
+    serve(&mut pair);
+    pair.connect();
+    assert!(pair.host.state().is_connected());
+    pair.guest = Engine::new(guest_cfg, SystemEntropy).unwrap();
+    pair.guest.connect(pair.now());
+    pair.pump();
+    assert!(pair.host.state().is_connected());
+    assert!(pair.guest.state().is_connected());
+    assert_eq!(pair.call(Side::Host, &ECHO, &9), Ok(9));
 }
 
 #[test]
@@ -778,7 +811,9 @@ fn replayed_frame_from_an_old_session_is_rejected() {
     pair.guest.emit_topic(&PAID, &Total { cents: 1 }).unwrap();
     pair.pump();
     let old = pair.wire().last().unwrap().1.bytes.clone();
-    pair.host.peer_reset(pair.now());
+    let (_, guest_cfg) = MemoryPair::default_configs();
+    pair.guest = Engine::new(guest_cfg, SystemEntropy).unwrap();
+    pair.guest.connect(pair.now());
     pair.pump();
     assert!(pair.host.state().is_connected());
     pair.take_deliveries(Side::Host);
