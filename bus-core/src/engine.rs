@@ -1096,11 +1096,11 @@ impl Engine {
     /// it alone cannot tell whether the current session is the old one.
     pub fn verify_peer(&mut self, now: Duration) {
         let deadline = now + self.config.probe_timeout;
-        if let Phase::Connected(s) = &mut self.phase {
-            if s.probe_deadline.is_none() {
-                s.probe_deadline = Some(deadline);
-                self.queue(Message::Ping);
-            }
+        if let Phase::Connected(s) = &mut self.phase
+            && s.probe_deadline.is_none()
+        {
+            s.probe_deadline = Some(deadline);
+            self.queue(Message::Ping);
         }
     }
 
