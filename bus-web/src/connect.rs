@@ -1,0 +1,242 @@
+//! The four ways to connect.
+
+use std::fmt;
+
+use bus_core::origin::canonical_origin;
+use bus_core::{ConfigError, Engine, Entropy, EntropyError, OriginError, Role};
+use js_sys::Object;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Crypto, DomStringList, HtmlIFrameElement, Window};
+
+use crate::Options;
+use crate::connection::{Connection, PeerKind, start};
+
+/// Why a connection could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The options were refused (empty allowlist, peer origin not allowed, …).
+    Config(ConfigError),
+    /// A URL could not be turned into an origin.
+    Url(OriginError),
+    /// `connect_parent` outside an iframe.
+    NotInIframe,
+    /// `connect_opener` in a window nobody opened (or opened with `noopener`).
+    NoOpener,
+    /// The iframe is not in a document, so it has no window yet.
+    FrameNotAttached,
+    /// The browser refused to open the popup (popup blocker, or `noopener`).
+    PopupBlocked,
+    /// Not running in a browser window.
+    NoWindow,
+    /// `crypto.getRandomValues` is unavailable.
+    NoCrypto,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Config(e) => e.fmt(f),
+            ConnectError::Url(e) => e.fmt(f),
+            ConnectError::NotInIframe => {
+                f.write_str("connect_parent: this page is not inside an iframe; use connect_opener in a popup")
+            }
+            ConnectError::NoOpener => f.write_str(
+                "connect_opener: this window has no opener (opened with noopener, or not a popup)",
+            ),
+            ConnectError::FrameNotAttached => {
+                f.write_str("connect_iframe: the iframe has no window; append it to the document first")
+            }
+            ConnectError::PopupBlocked => f.write_str(
+                "open_popup: the browser did not open the window; call it from a user gesture (a click)",
+            ),
+            ConnectError::NoWindow => f.write_str("not running in a browser window"),
+            ConnectError::NoCrypto => f.write_str("crypto.getRandomValues is not available"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<ConfigError> for ConnectError {
+    fn from(e: ConfigError) -> ConnectError {
+        ConnectError::Config(e)
+    }
+}
+
+/// The browser's `crypto.getRandomValues`.
+struct BrowserEntropy(Crypto);
+
+impl Entropy for BrowserEntropy {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), EntropyError> {
+        self.0
+            .get_random_values_with_u8_array(buf)
+            .map(|_| ())
+            .map_err(|e| EntropyError(format!("{e:?}")))
+    }
+}
+
+fn this_window() -> Result<Window, ConnectError> {
+    web_sys::window().ok_or(ConnectError::NoWindow)
+}
+
+fn engine(
+    window: &Window,
+    options: &Options,
+    role: Role,
+    peer_origin: Option<String>,
+) -> Result<Engine, ConnectError> {
+    let crypto = window.crypto().map_err(|_| ConnectError::NoCrypto)?;
+    Ok(Engine::new(
+        options.config(role, peer_origin),
+        BrowserEntropy(crypto),
+    )?)
+}
+
+/// Resolves `url` against the page and returns its origin.
+fn origin_of(window: &Window, url: &str) -> Result<String, ConnectError> {
+    let base = window.location().href().unwrap_or_default();
+    let absolute = web_sys::Url::new_with_base(url, &base)
+        .map(|u| u.href())
+        .unwrap_or_else(|_| url.to_owned());
+    canonical_origin(&absolute).map_err(ConnectError::Url)
+}
+
+/// Connects to a child iframe.
+///
+/// The iframe's origin comes from its `src` and must be in the allowlist;
+/// an iframe without an http(s) `src` (`srcdoc`) is greeted at the
+/// allowlist's exact origins. The host waits for the child's bus to knock,
+/// so it never posts into a frame that is still loading, and it follows the
+/// child across reloads.
+///
+/// ```ignore
+/// let frame: HtmlIFrameElement = document.get_element_by_id("checkout")?.dyn_into()?;
+/// let allow = Allowlist::new(["https://pay.example"])?;
+/// let conn = bus_web::connect_iframe(&frame, Options::new(allow))?;
+/// conn.connected().await?;
+/// let quote = conn.call(&TOTAL, &3).await?;
+/// ```
+pub fn connect_iframe(
+    frame: &HtmlIFrameElement,
+    options: Options,
+) -> Result<Connection, ConnectError> {
+    let window = this_window()?;
+    let peer = frame
+        .content_window()
+        .ok_or(ConnectError::FrameNotAttached)?;
+    let src = frame.src();
+    let peer_origin = if src.starts_with("http:") || src.starts_with("https:") {
+        Some(origin_of(&window, &src)?)
+    } else {
+        None
+    };
+    let engine = engine(&window, &options, Role::Host, peer_origin)?;
+    Ok(start(
+        engine,
+        window,
+        peer,
+        PeerKind::Iframe(frame.clone()),
+        options.liveness_interval,
+    ))
+}
+
+/// Connects from inside an iframe to the page that embeds it.
+///
+/// The first message goes to the parent's origin when the browser reveals it
+/// (`location.ancestorOrigins`) and it is allowed, otherwise to each exact
+/// allowlist entry.
+///
+/// ```ignore
+/// let allow = Allowlist::new(["https://shop.example"])?;
+/// let conn = bus_web::connect_parent(Options::new(allow))?;
+/// conn.serve(TOTAL, |items: u32| async move { Ok(Quote { cents: 250 * items as u64 }) });
+/// ```
+pub fn connect_parent(options: Options) -> Result<Connection, ConnectError> {
+    let window = this_window()?;
+    let parent = window
+        .parent()
+        .ok()
+        .flatten()
+        .ok_or(ConnectError::NotInIframe)?;
+    if Object::is(parent.as_ref(), window.as_ref()) {
+        return Err(ConnectError::NotInIframe);
+    }
+    // `location.ancestorOrigins` (Chromium, WebKit) names the parent's origin.
+    let ancestor = js_sys::Reflect::get(
+        window.location().as_ref(),
+        &JsValue::from_str("ancestorOrigins"),
+    )
+    .ok()
+    .and_then(|list| list.dyn_into::<DomStringList>().ok())
+    .and_then(|list| list.item(0))
+    .filter(|o| options.allowlist.allows(o));
+    let engine = engine(&window, &options, Role::Guest, ancestor)?;
+    Ok(start(
+        engine,
+        window,
+        parent,
+        PeerKind::Window,
+        options.liveness_interval,
+    ))
+}
+
+/// Connects from inside a popup to the window that opened it.
+///
+/// The first message goes to the opener's origin as `document.referrer`
+/// reveals it when that is allowed, otherwise to each exact allowlist entry.
+///
+/// ```ignore
+/// let allow = Allowlist::new(["https://shop.example"])?;
+/// let conn = bus_web::connect_opener(Options::new(allow))?;
+/// conn.emit(&PAID, &Quote { cents: 1000 })?;
+/// ```
+pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
+    let window = this_window()?;
+    let opener: JsValue = window.opener().unwrap_or(JsValue::NULL);
+    if opener.is_null() || opener.is_undefined() {
+        return Err(ConnectError::NoOpener);
+    }
+    let opener: Window = opener.unchecked_into();
+    let referrer = window
+        .document()
+        .map(|d| d.referrer())
+        .filter(|r| !r.is_empty())
+        .and_then(|r| canonical_origin(&r).ok())
+        .filter(|o| options.allowlist.allows(o));
+    let engine = engine(&window, &options, Role::Guest, referrer)?;
+    Ok(start(
+        engine,
+        window,
+        opener,
+        PeerKind::Window,
+        options.liveness_interval,
+    ))
+}
+
+/// Opens `url` in a popup and connects to it. Call it from a user gesture,
+/// or the browser blocks the popup. `features` is `window.open`'s third
+/// argument (`""` for a tab, `"popup,width=480,height=640"` for a window);
+/// it must not contain `noopener`.
+///
+/// ```ignore
+/// let allow = Allowlist::new(["https://pay.example"])?;
+/// let conn = bus_web::open_popup("https://pay.example/checkout", "popup", Options::new(allow))?;
+/// ```
+pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connection, ConnectError> {
+    let window = this_window()?;
+    let origin = origin_of(&window, url)?;
+    let engine = engine(&window, &options, Role::Host, Some(origin))?;
+    let popup = window
+        .open_with_url_and_target_and_features(url, "_blank", features)
+        .ok()
+        .flatten()
+        .ok_or(ConnectError::PopupBlocked)?;
+    Ok(start(
+        engine,
+        window,
+        popup,
+        PeerKind::Window,
+        options.liveness_interval,
+    ))
+}
