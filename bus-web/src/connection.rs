@@ -631,6 +631,11 @@ impl Connection {
         self.inner.borrow().engine.stats().clone()
     }
 
+    /// Calls waiting for a reply.
+    pub fn pending_calls(&self) -> usize {
+        self.inner.borrow().engine.pending_calls()
+    }
+
     /// Frames per channel.
     pub fn traffic(&self) -> Traffic {
         self.inner.borrow().traffic

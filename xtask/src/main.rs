@@ -20,6 +20,8 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("fuzz") => fuzz(&args[1..]),
+        // Cargo's runner for wasm32 test binaries (set by `test`), not for people.
+        Some("wasm-bindgen-test-runner") => wasm_test_runner(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{USAGE}");
             Ok(())
@@ -39,7 +41,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test                      install what the checks need, then fmt, clippy (native + wasm32) and all tests
+  test                      install what the checks need (wasm target, rustfmt, clippy, Chromium and
+                            ChromeDriver), then fmt, clippy (native + wasm32), native tests and the
+                            bus-web browser tests in headless Chromium
   demo                      build and serve the demo apps
   fuzz <target> [seconds]   run a bus-core fuzz target (needs nightly and cargo-fuzz);
                             targets: envelope_decode, allowlist_new
@@ -142,9 +146,31 @@ fn test() -> Result {
     ]);
     run("clippy (wasm32)", clippy_wasm)?;
 
+    let mut clippy_web_tests = cargo();
+    clippy_web_tests.args([
+        "clippy",
+        "-p",
+        "bus-web",
+        "--tests",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run("clippy (wasm32, bus-web browser tests)", clippy_web_tests)?;
+
     let mut tests = cargo();
     tests.args(["test", "--workspace"]);
-    let totals = run_tests("tests (native)", tests)?;
+    let mut totals = run_tests("tests (native)", tests)?;
+
+    let browser = ensure_browser()?;
+    let web = run_tests(
+        "browser tests (bus-web, headless Chromium)",
+        web_tests(&browser)?,
+    )?;
+    totals.passed += web.passed;
+    totals.failed += web.failed;
 
     println!(
         "\nxtask test: all checks passed in {:.0}s",
@@ -209,6 +235,92 @@ fn run_tests(step: &str, mut cmd: Command) -> Result<Totals> {
         return Err(format!("{step} ran no test at all"));
     }
     Ok(totals)
+}
+
+/// Chromium and its WebDriver, as the browser tests need them.
+struct Browser {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+fn locate_browser() -> Option<Browser> {
+    let chromium = env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path(&["chromium", "chromium-browser", "google-chrome"]))?;
+    let chromedriver = env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path(&["chromedriver"]))?;
+    Some(Browser {
+        chromium,
+        chromedriver,
+    })
+}
+
+/// Finds Chromium and ChromeDriver; installs Debian's when running as root.
+fn ensure_browser() -> Result<Browser> {
+    if let Some(b) = locate_browser() {
+        return Ok(b);
+    }
+    let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    let apt = find_on_path(&["apt-get"]).is_some();
+    if !(root && apt) {
+        return Err(
+            "the browser tests need Chromium and ChromeDriver, and they are missing: \
+                    install them (Debian/Ubuntu: `sudo apt-get install chromium chromium-driver`), \
+                    or point CHROMIUM and CHROMEDRIVER at them, then rerun"
+                .into(),
+        );
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    run("apt-get update", update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run("install chromium and chromium-driver", install)?;
+    locate_browser().ok_or_else(|| {
+        "apt-get installed chromium, but chromium or chromedriver is still not on PATH".into()
+    })
+}
+
+/// `cargo test` of bus-web for wasm32, run in headless Chromium by this very
+/// binary acting as wasm-bindgen-test-runner.
+fn web_tests(browser: &Browser) -> Result<Command> {
+    let dir = root().join("target").join("xtask");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    // Flags that keep Chromium quiet on a machine with no outside network.
+    let webdriver = format!(
+        r#"{{"goog:chromeOptions":{{"binary":{:?},"args":["disable-gpu","disable-background-networking","disable-component-update","disable-sync","disable-quic","no-first-run"]}}}}"#,
+        browser.chromium.display().to_string()
+    );
+    let webdriver_json = dir.join("webdriver.json");
+    std::fs::write(&webdriver_json, webdriver)
+        .map_err(|e| format!("write {}: {e}", webdriver_json.display()))?;
+    let me = env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "bus-web", "--target", WASM_TARGET])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            format!("{} wasm-bindgen-test-runner", me.display()),
+        )
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+    Ok(cmd)
+}
+
+fn wasm_test_runner(args: &[String]) -> Result {
+    let argv = std::iter::once("wasm-bindgen-test-runner".to_owned()).chain(args.iter().cloned());
+    wasm_bindgen_cli::wasm_bindgen_test_runner::run_cli_with_args(argv)
+        .map_err(|e| format!("{e:#}"))
 }
 
 fn demo() -> Result {

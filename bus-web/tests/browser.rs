@@ -1,0 +1,449 @@
+//! bus-web in headless Chromium (wasm-bindgen-test), for what one origin can
+//! show. Every guest is a real second window: a same-origin `srcdoc` (or
+//! `blob:`) iframe that loads this test module and runs [`bus_test_guest`].
+//! Cross-origin behaviour is proven by the e2e suite.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bus_web::{
+    Allowlist, CallError, CloseReason, Connection, Hub, Method, Options, RemoteError, State, Topic,
+    Versions, connect_iframe, connect_parent, diagnostics,
+};
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use web_sys::{HtmlIFrameElement, Window};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ECHO: Method<String, String> = Method::new("echo");
+const WHOAMI: Method<(), String> = Method::new("whoami");
+const SLOW: Method<(), ()> = Method::new("slow");
+const FAIL: Method<(), ()> = Method::new("fail");
+const BLOB: Method<Vec<u8>, Vec<u8>> = Method::new("blob");
+const RESIZE: Method<u32, u32> = Method::new("host.resize");
+const PING: Topic<String> = Topic::new("ping");
+const PONG: Topic<String> = Topic::new("pong");
+const REPORT: Topic<String> = Topic::new("report");
+
+thread_local! {
+    static GUESTS: RefCell<Vec<Connection>> = const { RefCell::new(Vec::new()) };
+}
+
+fn window() -> Window {
+    web_sys::window().unwrap()
+}
+
+/// The document's origin (`location.origin` is "null" in a srcdoc frame).
+fn origin() -> String {
+    window().origin()
+}
+
+fn options() -> Options {
+    Options::new(Allowlist::new([origin()]).unwrap()).handshake_timeout(Duration::from_secs(5))
+}
+
+/// The guest side, run inside a child window by the iframe's module script.
+#[wasm_bindgen]
+pub fn bus_test_guest(name: String) -> Result<(), JsValue> {
+    // The test harness's panic hook lives in the parent page; record ours here.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = js_sys::Reflect::set(&window(), &"__bus_panic".into(), &info.to_string().into());
+    }));
+    let conn = connect_parent(options()).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    conn.serve(ECHO, |s: String| async move { Ok(s) });
+    conn.serve(WHOAMI, move |()| {
+        let name = name.clone();
+        async move { Ok(name) }
+    });
+    conn.serve(SLOW, |()| async {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    conn.serve(FAIL, |()| async {
+        Err(RemoteError::new(402, "declined").with_raw_data(vec![4, 2]))
+    });
+    conn.serve(BLOB, |v: Vec<u8>| async move { Ok(v) });
+    let weak = conn.downgrade();
+    conn.subscribe(PING, move |s| {
+        if let Some(c) = weak.upgrade() {
+            let _ = c.emit(&PONG, &format!("pong:{s}"));
+        }
+    })
+    .forever();
+    let weak = conn.downgrade();
+    wasm_bindgen_futures::spawn_local(async move {
+        let Some(c) = weak.upgrade() else { return };
+        if c.connected().await.is_ok() {
+            let answer = c.call(&RESIZE, &640).await;
+            let _ = c.emit(&REPORT, &format!("{answer:?}"));
+        }
+    });
+    GUESTS.with(|g| g.borrow_mut().push(conn));
+    Ok(())
+}
+
+fn guest_html(name: &str, module_base: &str) -> String {
+    // The status lands on the child window, where a failing test reads it.
+    format!(
+        r#"<!doctype html><meta charset="utf-8"><script type="module">
+try {{
+  const m = await import("{module_base}/wasm-bindgen-test.js");
+  await m.default({{ module_or_path: "{module_base}/wasm-bindgen-test_bg.wasm" }});
+  window.__bus_status = "initialised";
+  m.bus_test_guest("{name}");
+  window.__bus_status = "running";
+}} catch (e) {{
+  window.__bus_status = "failed after " + (window.__bus_status || "nothing") + ": " + e + "\n" + (e.stack || "");
+}}
+</script>"#
+    )
+}
+
+/// What the guest script in `frame` reported about itself.
+fn guest_status(frame: &HtmlIFrameElement) -> String {
+    let status = frame
+        .content_window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("__bus_status")).ok())
+        .and_then(|v| v.as_string())
+        .unwrap_or_else(|| "no status (script not run yet?)".into());
+    let panic = frame
+        .content_window()
+        .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("__bus_panic")).ok())
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    format!("{status} {panic}")
+}
+
+/// An iframe that removes itself when the test ends.
+struct Frame(HtmlIFrameElement);
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        self.0.remove();
+    }
+}
+
+fn frame_with(setup: impl FnOnce(&HtmlIFrameElement)) -> Frame {
+    let doc = window().document().unwrap();
+    let frame: HtmlIFrameElement = doc.create_element("iframe").unwrap().dyn_into().unwrap();
+    setup(&frame);
+    doc.body().unwrap().append_child(&frame).unwrap();
+    Frame(frame)
+}
+
+fn guest_frame(name: &str) -> Frame {
+    frame_with(|f| f.set_srcdoc(&guest_html(name, "")))
+}
+
+fn blob_guest_frame(name: &str) -> Frame {
+    let parts = js_sys::Array::of1(&JsValue::from_str(&guest_html(name, &origin())));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type("text/html");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).unwrap();
+    let url = web_sys::Url::create_object_url_with_blob(&blob).unwrap();
+    frame_with(|f| f.set_src(&url))
+}
+
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| {
+        window()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Polls `cond` every 20 ms for up to `ms`.
+async fn eventually(ms: i32, mut cond: impl FnMut() -> bool) -> bool {
+    for _ in 0..ms / 20 {
+        if cond() {
+            return true;
+        }
+        sleep(20).await;
+    }
+    cond()
+}
+
+fn collect(
+    conn: &Connection,
+    topic: Topic<String>,
+) -> (Rc<RefCell<Vec<String>>>, bus_web::Subscription) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let sub = conn.subscribe(topic, move |s| sink.borrow_mut().push(s));
+    (seen, sub)
+}
+
+async fn connected_host(frame: &Frame) -> Connection {
+    let conn = connect_iframe(&frame.0, options()).unwrap();
+    conn.serve(RESIZE, |h: u32| async move { Ok(h + 1) });
+    if let Err(e) = conn.connected().await {
+        panic!("{e}; guest says: {}", guest_status(&frame.0));
+    }
+    conn
+}
+
+#[wasm_bindgen_test]
+async fn iframe_handshake_connects_and_moves_traffic_to_the_port() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    assert!(matches!(conn.state(), State::Connected { version: 1, .. }));
+    for i in 0..10 {
+        assert_eq!(
+            conn.call(&ECHO, &format!("m{i}")).await,
+            Ok(format!("m{i}"))
+        );
+    }
+    let t = conn.traffic();
+    assert!(t.port_out >= 10 && t.port_in >= 10, "{t:?}");
+    // Over the window: only the hello and the ready out, the knock(s) and welcome in.
+    assert!(t.window_out <= 3 && t.window_in <= 4, "{t:?}");
+}
+
+#[wasm_bindgen_test]
+async fn calls_events_and_errors_flow_both_ways() {
+    let frame = guest_frame("alpha");
+    let conn = connect_iframe(&frame.0, options()).unwrap();
+    conn.serve(RESIZE, |h: u32| async move { Ok(h + 1) });
+    let (reports, _r) = collect(&conn, REPORT);
+    let (pongs, _p) = collect(&conn, PONG);
+    conn.connected().await.unwrap();
+    // The guest called the host as soon as it connected.
+    assert!(eventually(2000, || !reports.borrow().is_empty()).await);
+    assert_eq!(reports.borrow()[0], "Ok(641)");
+    conn.emit(&PING, &"x".to_string()).unwrap();
+    assert!(eventually(2000, || !pongs.borrow().is_empty()).await);
+    assert_eq!(pongs.borrow()[0], "pong:x");
+    let Err(CallError::Remote(e)) = conn.call(&FAIL, &()).await else {
+        panic!("expected a remote error")
+    };
+    assert_eq!(
+        (e.code(), e.message(), e.data()),
+        (402, "declined", Some(&[4u8, 2][..]))
+    );
+    const MISSING: Method<(), ()> = Method::new("missing");
+    let Err(CallError::Remote(e)) = conn.call(&MISSING, &()).await else {
+        panic!("expected not found")
+    };
+    assert_eq!(e.code(), RemoteError::METHOD_NOT_FOUND);
+}
+
+#[wasm_bindgen_test]
+async fn call_timeout_fails_and_leaves_nothing_pending() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let result = conn
+        .call_with_timeout(&SLOW, &(), Duration::from_millis(200))
+        .await;
+    assert_eq!(result, Err(CallError::Timeout(Duration::from_millis(200))));
+    assert_eq!(conn.pending_calls(), 0);
+    assert_eq!(
+        conn.call(&ECHO, &"still".to_string()).await,
+        Ok("still".into())
+    );
+}
+
+#[wasm_bindgen_test]
+async fn impostor_frames_of_the_same_origin_are_rejected_as_wrong_source() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    // Two more same-origin windows, not the bound one, knock at this page.
+    let _srcdoc = guest_frame("impostor-srcdoc");
+    let _blob = blob_guest_frame("impostor-blob");
+    assert!(
+        eventually(4000, || conn
+            .stats()
+            .rejected_by
+            .get("wrong-source")
+            .copied()
+            .unwrap_or(0)
+            >= 2)
+        .await,
+        "{:?}",
+        conn.stats()
+    );
+    assert_eq!(conn.call(&WHOAMI, &()).await, Ok("alpha".into()));
+}
+
+#[wasm_bindgen_test]
+async fn reload_fails_pending_calls_fast_then_reconnects() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let reloading = {
+        let frame = frame.0.clone();
+        async move {
+            sleep(50).await;
+            frame.content_window().unwrap().location().reload().unwrap();
+        }
+    };
+    // The slow call would time out after 20 s; it fails at the reload instead.
+    let (result, ()) = futures_join(
+        conn.call_with_timeout(&SLOW, &(), Duration::from_secs(20)),
+        reloading,
+    )
+    .await;
+    assert_eq!(result, Err(CallError::Disconnected));
+    conn.connected().await.unwrap();
+    assert_eq!(
+        conn.call(&ECHO, &"after".to_string()).await,
+        Ok("after".into())
+    );
+}
+
+#[wasm_bindgen_test]
+async fn removed_iframe_closes_and_fails_pending_calls() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let removing = {
+        let frame = frame.0.clone();
+        async move {
+            sleep(50).await;
+            frame.remove();
+        }
+    };
+    let (result, ()) = futures_join(
+        conn.call_with_timeout(&SLOW, &(), Duration::from_secs(20)),
+        removing,
+    )
+    .await;
+    assert_eq!(result, Err(CallError::Closed(CloseReason::PeerGone)));
+    assert_eq!(conn.state(), State::Closed(CloseReason::PeerGone));
+}
+
+#[wasm_bindgen_test]
+async fn close_and_drop_leave_no_listener_or_connection_behind() {
+    // Relative to what is live already (a failed test aborts without dropping).
+    let (listeners, connections) = (
+        diagnostics::live_listeners(),
+        diagnostics::live_connections(),
+    );
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    assert!(diagnostics::live_listeners() >= listeners + 3); // port, liveness, load (+ page)
+    conn.close("test done");
+    assert_eq!(
+        conn.state(),
+        State::Closed(CloseReason::Local("test done".into()))
+    );
+    assert_eq!(diagnostics::live_listeners(), listeners);
+    assert!(conn.emit(&PING, &"late".into()).is_err());
+    drop(conn);
+    assert_eq!(diagnostics::live_connections(), connections);
+
+    // Dropping without close releases the same. (The first guest heard the
+    // close and is done for good, so this needs a new one.)
+    let frame = guest_frame("beta");
+    let conn = connected_host(&frame).await;
+    let _sub = conn.on_state(|_| {});
+    assert_eq!(diagnostics::live_connections(), connections + 1);
+    drop(conn);
+    assert_eq!(diagnostics::live_listeners(), listeners);
+    assert_eq!(diagnostics::live_connections(), connections);
+}
+
+#[wasm_bindgen_test]
+async fn each_child_of_one_origin_has_its_own_session() {
+    let (a, b) = (guest_frame("alpha"), guest_frame("beta"));
+    // Both connections exist before either child loads, as in a real host.
+    let (ca, cb) = (
+        connect_iframe(&a.0, options()).unwrap(),
+        connect_iframe(&b.0, options()).unwrap(),
+    );
+    ca.connected().await.unwrap();
+    cb.connected().await.unwrap();
+    for _ in 0..10 {
+        let (ra, rb) = futures_join(ca.call(&WHOAMI, &()), cb.call(&WHOAMI, &())).await;
+        assert_eq!(
+            (ra.unwrap().as_str(), rb.unwrap().as_str()),
+            ("alpha", "beta")
+        );
+    }
+    assert_eq!(ca.stats().rejected, 0);
+    assert_eq!(cb.stats().rejected, 0);
+}
+
+#[wasm_bindgen_test]
+async fn hub_reaches_every_child_or_all_but_one() {
+    let (a, b) = (guest_frame("alpha"), guest_frame("beta"));
+    let (ca, cb) = (connected_host(&a).await, connected_host(&b).await);
+    let (pa, _sa) = collect(&ca, PONG);
+    let (pb, _sb) = collect(&cb, PONG);
+    let mut hub = Hub::new();
+    hub.add(&ca);
+    hub.add(&cb);
+    assert_eq!(hub.emit(&PING, &"all".into()), 2);
+    assert!(eventually(2000, || pa.borrow().len() == 1 && pb.borrow().len() == 1).await);
+    assert_eq!(hub.emit_except(&PING, &"not-a".into(), ca.id()), 1);
+    assert!(eventually(2000, || pb.borrow().len() == 2).await);
+    sleep(100).await;
+    assert_eq!(pa.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn handshake_times_out_when_the_child_has_no_bus() {
+    let frame = frame_with(|f| f.set_srcdoc("<p>no bus here</p>"));
+    let conn = connect_iframe(
+        &frame.0,
+        options().handshake_timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
+    assert_eq!(
+        conn.connected().await,
+        Err(CloseReason::HandshakeTimeout(Duration::from_millis(500)))
+    );
+}
+
+#[wasm_bindgen_test]
+async fn version_mismatch_is_a_clear_error_not_a_hang() {
+    let frame = guest_frame("alpha");
+    let conn = connect_iframe(&frame.0, options().versions(Versions { min: 2, max: 2 })).unwrap();
+    let Err(CloseReason::VersionMismatch { local, remote }) = conn.connected().await else {
+        panic!("expected a version mismatch, got {:?}", conn.state())
+    };
+    assert_eq!(
+        (local, remote),
+        (Versions { min: 2, max: 2 }, Versions::CURRENT)
+    );
+}
+
+#[wasm_bindgen_test]
+async fn one_mebibyte_payload_round_trips() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let data: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    assert_eq!(conn.call(&BLOB, &data).await, Ok(data));
+}
+
+/// Runs two futures to completion concurrently.
+async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(move |cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                ra = x;
+                rb = y;
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
