@@ -30,6 +30,9 @@ use crate::page;
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RemoteError>>>>;
 type Handler = Rc<dyn Fn(Vec<u8>) -> HandlerFuture>;
 type Callback<T> = Rc<dyn Fn(&T)>;
+/// Callbacks by id, so a [`Subscription`] can remove its own.
+type Watchers<T> = Vec<(u64, Callback<T>)>;
+type Unsubscribe = Box<dyn FnOnce(&mut Inner)>;
 
 /// Frames counted per channel: shows that traffic moved to the private port.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,9 +70,9 @@ pub(crate) struct Inner {
     load_listening: bool,
     this_window: Window,
     handlers: HashMap<String, Handler>,
-    subscribers: HashMap<String, Vec<(u64, Callback<[u8]>)>>,
-    state_watchers: Vec<(u64, Callback<State>)>,
-    rejection_watchers: Vec<(u64, Callback<Rejection>)>,
+    subscribers: HashMap<String, Watchers<[u8]>>,
+    state_watchers: Watchers<State>,
+    rejection_watchers: Watchers<Rejection>,
     calls: HashMap<CallId, oneshot::Sender<Result<Vec<u8>, CallError>>>,
     waiters: Vec<oneshot::Sender<Result<(), CloseReason>>>,
     next_watch: u64,
@@ -560,7 +563,7 @@ impl WeakConnection {
 #[must_use = "the callback is removed when this is dropped"]
 pub struct Subscription {
     inner: Weak<RefCell<Inner>>,
-    remove: Option<Box<dyn FnOnce(&mut Inner)>>,
+    remove: Option<Unsubscribe>,
 }
 
 impl fmt::Debug for Subscription {

@@ -16,6 +16,8 @@ use bus_core::{Allowlist, Config, Heartbeat, Limits, Role, Versions};
 /// # Ok::<(), bus_web::OriginError>(())
 /// ```
 #[derive(Debug, Clone)]
+// Natively only the builder compiles; the connect functions that read it are wasm32-only.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub struct Options {
     pub(crate) allowlist: Allowlist,
     pub(crate) handshake_timeout: Duration,
@@ -88,6 +90,7 @@ impl Options {
     }
 
     /// The engine configuration for one role.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn config(&self, role: Role, peer_origin: Option<String>) -> Config {
         let mut c = Config::new(role, self.allowlist.clone());
         c.peer_origin = peer_origin;

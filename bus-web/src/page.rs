@@ -27,11 +27,13 @@ struct Entry {
     inner: Weak<RefCell<Inner>>,
 }
 
+type Listener = (Window, Closure<dyn FnMut(MessageEvent)>);
+
 #[derive(Default)]
 struct Page {
     next_id: u64,
     entries: Vec<Entry>,
-    listener: Option<(Window, Closure<dyn FnMut(MessageEvent)>)>,
+    listener: Option<Listener>,
 }
 
 thread_local! {
