@@ -1,7 +1,194 @@
-//! The demo-child Leptos app lands with the demo issue; this placeholder keeps the
-//! workspace layout final.
+//! The demo widget: "PayWidget", a third-party checkout. Embedded in an
+//! iframe it talks to `window.parent`; opened as a popup, to `window.opener`.
+//! It serves the host a quote, asks the host who it serves and to resize
+//! its frame, and emits `checkout.paid`.
 
+#[cfg(target_arch = "wasm32")]
 fn main() {
-    eprintln!("demo-child is not built yet: it lands with the demo issue (see issues).");
+    leptos::mount::mount_to_body(app::App);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("demo-child is a WebAssembly app: run `cargo xtask demo` to build and serve it.");
     std::process::exit(2);
+}
+
+#[cfg(target_arch = "wasm32")]
+mod app {
+    use std::cell::RefCell;
+
+    use bus_web::{Allowlist, ConnectError, Connection, Options};
+    use demo_api::ui::{BusPanel, BusView, meta};
+    use demo_api::{CART_CHANGED, HOST_INFO, PAID, QUOTE, Quote, RESIZE, Receipt, money, price};
+    use leptos::prelude::*;
+    use leptos::task::spawn_local;
+
+    thread_local! {
+        static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    }
+
+    fn conn() -> Option<Connection> {
+        CONN.with(|c| c.borrow().clone())
+    }
+
+    /// Where this page runs, which decides whom it talks to.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        Embedded,
+        Popup,
+        Standalone,
+    }
+
+    fn mode() -> Mode {
+        let Some(w) = web_sys::window() else {
+            return Mode::Standalone;
+        };
+        let in_frame = w.parent().ok().flatten().is_some_and(|p| p != w);
+        let opened = w.opener().is_ok_and(|o| !o.is_null() && !o.is_undefined());
+        match (in_frame, opened) {
+            (true, _) => Mode::Embedded,
+            (false, true) => Mode::Popup,
+            _ => Mode::Standalone,
+        }
+    }
+
+    fn connect(
+        mode: Mode,
+        view: BusView,
+        quote: RwSignal<Option<Quote>>,
+    ) -> Result<Connection, String> {
+        let origins = meta("bus-allow").unwrap_or_default();
+        let allow = Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?;
+        let options = Options::new(allow);
+        let conn = match mode {
+            Mode::Embedded => bus_web::connect_parent(options),
+            Mode::Popup => bus_web::connect_opener(options),
+            Mode::Standalone => Err(ConnectError::NotInIframe),
+        }
+        .map_err(|e| e.to_string())?;
+        view.watch(&conn);
+        conn.serve(QUOTE, move |cart| async move {
+            view.record(
+                "←",
+                "call",
+                QUOTE.name(),
+                None,
+                format!("{} lines", cart.lines.len()),
+            );
+            let q = price(&cart);
+            quote.set(Some(q.clone()));
+            view.record(
+                "→",
+                "reply",
+                QUOTE.name(),
+                None,
+                money(q.total_cents, &q.currency),
+            );
+            Ok(q)
+        });
+        conn.subscribe(CART_CHANGED, move |cart| {
+            view.record(
+                "←",
+                "event",
+                CART_CHANGED.name(),
+                None,
+                format!("{} lines", cart.lines.len()),
+            );
+            quote.set(Some(price(&cart)));
+        })
+        .forever();
+        if mode == Mode::Embedded {
+            // Ask the host to fit the frame to the content once connected.
+            let weak = conn.downgrade();
+            spawn_local(async move {
+                let Some(c) = weak.upgrade() else { return };
+                if c.connected().await.is_ok() {
+                    let height = web_sys::window()
+                        .and_then(|w| w.document())
+                        .and_then(|d| d.body())
+                        .map_or(560, |b| b.scroll_height().max(0) as u32 + 24);
+                    let _ = view.call(&c, &RESIZE, &height).await;
+                }
+            });
+        }
+        Ok(conn)
+    }
+
+    #[component]
+    pub fn App() -> impl IntoView {
+        let view = BusView::new();
+        let quote = RwSignal::new(None::<Quote>);
+        let result = RwSignal::new(String::new());
+        let mode = mode();
+        match connect(mode, view, quote) {
+            Ok(c) => CONN.with(|slot| *slot.borrow_mut() = Some(c)),
+            Err(e) => view.status.set(format!("closed: {e}")),
+        }
+        let ask_host = move |_| {
+            let Some(c) = conn() else { return };
+            spawn_local(async move {
+                match view.call(&c, &HOST_INFO, &()).await {
+                    Ok(info) => result.set(format!("Serving {} for {}", info.shop, info.customer)),
+                    Err(e) => result.set(format!("error: {e}")),
+                }
+            });
+        };
+        let pay = move |_| {
+            let (Some(c), Some(q)) = (conn(), quote.get_untracked()) else {
+                result.set("Ask the host for a quote first.".into());
+                return;
+            };
+            let receipt = Receipt {
+                reference: format!("PW-{:06}", (demo_api::ui::now_ms() as u64) % 1_000_000),
+                total_cents: q.total_cents,
+                currency: q.currency.clone(),
+            };
+            match c.emit(&PAID, &receipt) {
+                Ok(()) => {
+                    view.record("→", "event", PAID.name(), None, receipt.reference.clone());
+                    result.set(format!(
+                        "Paid {} ({})",
+                        money(receipt.total_cents, &receipt.currency),
+                        receipt.reference
+                    ));
+                }
+                Err(e) => result.set(format!("error: {e}")),
+            }
+        };
+        let where_ = match mode {
+            Mode::Embedded => "embedded",
+            Mode::Popup => "popup",
+            Mode::Standalone => "standalone",
+        };
+        view! {
+            <main class="app widget">
+                <header class="brand">
+                    <span class="logo">"◆"</span>
+                    <span>"PayWidget"</span>
+                    <span class="tag">{where_}</span>
+                    <span class="origin">{move || web_sys::window().map(|w| w.origin()).unwrap_or_default()}</span>
+                </header>
+                <section class="card">
+                    <h1>"Checkout"</h1>
+                    {move || match quote.get() {
+                        Some(q) => view! {
+                            <dl class="quote">
+                                <dt>"Subtotal"</dt><dd>{money(q.subtotal_cents, &q.currency)}</dd>
+                                <dt>"Tax (20%)"</dt><dd>{money(q.tax_cents, &q.currency)}</dd>
+                                <dt class="total">"Total"</dt><dd class="total">{money(q.total_cents, &q.currency)}</dd>
+                            </dl>
+                        }.into_any(),
+                        None => view! { <p class="muted">"Waiting for the shop's cart…"</p> }.into_any(),
+                    }}
+                    <div class="actions">
+                        <button data-testid="call-parent" on:click=ask_host>"Ask the host who I serve"</button>
+                        <button class="primary" data-testid="pay" on:click=pay>"Pay now"</button>
+                    </div>
+                    <output class="result" data-testid="call-result">{move || result.get()}</output>
+                </section>
+                <BusPanel view=view/>
+            </main>
+        }
+    }
 }

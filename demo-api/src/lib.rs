@@ -1,0 +1,128 @@
+//! The contract between the demo host (a shop) and its embedded checkout
+//! widget. Both apps depend on this crate, so a changed signature breaks the
+//! build on both sides instead of desynchronising them at run time.
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+
+use bus_core::{Method, Topic};
+use serde::{Deserialize, Serialize};
+
+/// One line of the shopping cart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CartLine {
+    /// Product name.
+    pub name: String,
+    /// How many.
+    pub qty: u32,
+    /// Price of one, in cents.
+    pub unit_cents: u64,
+}
+
+/// What the host asks the widget to price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cart {
+    /// The lines.
+    pub lines: Vec<CartLine>,
+    /// ISO currency code.
+    pub currency: String,
+}
+
+/// The widget's price for a cart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quote {
+    /// Before tax.
+    pub subtotal_cents: u64,
+    /// Tax.
+    pub tax_cents: u64,
+    /// To pay.
+    pub total_cents: u64,
+    /// ISO currency code.
+    pub currency: String,
+}
+
+/// Who the widget is talking to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// The shop's name.
+    pub shop: String,
+    /// The signed-in customer.
+    pub customer: String,
+}
+
+/// A completed payment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Payment reference.
+    pub reference: String,
+    /// Amount paid, in cents.
+    pub total_cents: u64,
+    /// ISO currency code.
+    pub currency: String,
+}
+
+/// Host → widget: price this cart.
+pub const QUOTE: Method<Cart, Quote> = Method::new("checkout.quote");
+/// Widget → host: who am I serving?
+pub const HOST_INFO: Method<(), HostInfo> = Method::new("host.info");
+/// Widget → host: make my iframe this many CSS pixels tall.
+pub const RESIZE: Method<u32, u32> = Method::new("host.resize");
+/// Widget → host: the customer paid.
+pub const PAID: Topic<Receipt> = Topic::new("checkout.paid");
+/// Host → widget: the cart changed.
+pub const CART_CHANGED: Topic<Cart> = Topic::new("host.cart-changed");
+
+/// The widget's pricing rule: 20% tax, rounded to the cent.
+pub fn price(cart: &Cart) -> Quote {
+    let subtotal_cents: u64 = cart
+        .lines
+        .iter()
+        .map(|l| u64::from(l.qty) * l.unit_cents)
+        .sum();
+    let tax_cents = (subtotal_cents * 20 + 50) / 100;
+    Quote {
+        subtotal_cents,
+        tax_cents,
+        total_cents: subtotal_cents + tax_cents,
+        currency: cart.currency.clone(),
+    }
+}
+
+/// `1234` → `"12.34 EUR"`.
+pub fn money(cents: u64, currency: &str) -> String {
+    format!("{}.{:02} {currency}", cents / 100, cents % 100)
+}
+
+/// The demo cart.
+pub fn sample_cart() -> Cart {
+    Cart {
+        lines: vec![
+            CartLine {
+                name: "Trail running shoes".into(),
+                qty: 1,
+                unit_cents: 12_900,
+            },
+            CartLine {
+                name: "Merino socks".into(),
+                qty: 3,
+                unit_cents: 1_450,
+            },
+        ],
+        currency: "EUR".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_adds_twenty_percent_tax() {
+        let q = price(&sample_cart());
+        assert_eq!(
+            (q.subtotal_cents, q.tax_cents, q.total_cents),
+            (17_250, 3_450, 20_700)
+        );
+        assert_eq!(money(q.total_cents, &q.currency), "207.00 EUR");
+    }
+}

@@ -1,0 +1,205 @@
+//! What both demo apps show about their bus: the connection state, a live
+//! message log, and every rejected message with its reason.
+
+use bus_web::{CallError, Connection, Method, State};
+use leptos::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One line of the message log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    id: u64,
+    /// `→` sent, `←` received.
+    pub direction: &'static str,
+    /// call, reply, error, event.
+    pub kind: &'static str,
+    /// Method or topic.
+    pub name: String,
+    /// Round trip, for replies.
+    pub latency_ms: Option<f64>,
+    /// A short human summary.
+    pub detail: String,
+}
+
+/// The reactive state the bus panel shows.
+#[derive(Debug, Clone, Copy)]
+pub struct BusView {
+    /// Human text of the connection state; contains `connected` once up.
+    pub status: RwSignal<String>,
+    /// Newest first, capped.
+    pub log: RwSignal<Vec<LogEntry>>,
+    /// Rejections, newest first, capped; the count is separate.
+    pub rejections: RwSignal<Vec<String>>,
+    /// Every rejection counted, shown even when the list is capped.
+    pub rejected: RwSignal<u64>,
+    next: StoredValue<u64>,
+}
+
+const KEEP: usize = 60;
+
+impl BusView {
+    /// Empty state.
+    pub fn new() -> BusView {
+        BusView {
+            status: RwSignal::new("connecting…".into()),
+            log: RwSignal::new(Vec::new()),
+            rejections: RwSignal::new(Vec::new()),
+            rejected: RwSignal::new(0),
+            next: StoredValue::new(0),
+        }
+    }
+
+    /// Adds a log line.
+    pub fn record(
+        &self,
+        direction: &'static str,
+        kind: &'static str,
+        name: &str,
+        latency_ms: Option<f64>,
+        detail: String,
+    ) {
+        let id = self.next.get_value() + 1;
+        self.next.set_value(id);
+        let entry = LogEntry {
+            id,
+            direction,
+            kind,
+            name: name.to_owned(),
+            latency_ms,
+            detail,
+        };
+        self.log.update(|l| {
+            l.insert(0, entry);
+            l.truncate(KEEP);
+        });
+    }
+
+    /// Follows `conn`'s state and rejections for the connection's life.
+    pub fn watch(&self, conn: &Connection) {
+        follow_state(conn, self.status);
+        self.watch_rejections(conn);
+    }
+
+    /// Counts and lists `conn`'s rejections here.
+    pub fn watch_rejections(&self, conn: &Connection) {
+        let view = *self;
+        conn.on_rejection(move |r| {
+            view.rejected.update(|n| *n += 1);
+            let from = r.origin.clone().unwrap_or_else(|| "private port".into());
+            view.rejections.update(|l| {
+                l.insert(0, format!("{from}: {}", r.reason));
+                l.truncate(KEEP);
+            });
+        })
+        .forever();
+    }
+
+    /// Calls `method`, logging the call and its reply with the round trip.
+    pub async fn call<Req, Resp>(
+        &self,
+        conn: &Connection,
+        method: &Method<Req, Resp>,
+        request: &Req,
+    ) -> Result<Resp, CallError>
+    where
+        Req: Serialize + DeserializeOwned,
+        Resp: Serialize + DeserializeOwned + std::fmt::Debug,
+    {
+        self.record("→", "call", method.name(), None, String::new());
+        let start = now_ms();
+        let result = conn.call(method, request).await;
+        let latency = Some(now_ms() - start);
+        match &result {
+            Ok(v) => self.record("←", "reply", method.name(), latency, format!("{v:?}")),
+            Err(e) => self.record("←", "error", method.name(), latency, e.to_string()),
+        }
+        result
+    }
+}
+
+impl Default for BusView {
+    fn default() -> Self {
+        BusView::new()
+    }
+}
+
+/// Shows `conn`'s state, as text, in `status`.
+pub fn follow_state(conn: &Connection, status: RwSignal<String>) {
+    status.set(describe(&conn.state()));
+    conn.on_state(move |s| status.set(describe(s))).forever();
+}
+
+fn describe(state: &State) -> String {
+    match state {
+        State::Idle => "idle".into(),
+        State::Connecting => "connecting…".into(),
+        State::Connected { origin, version } => format!("connected to {origin} (v{version})"),
+        State::Reconnecting => "reconnecting…".into(),
+        State::Closed(reason) => format!("closed: {reason}"),
+    }
+}
+
+/// `performance.now()` in milliseconds.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
+/// The `content` of `<meta name="{name}">`, where the server puts the
+/// origins this deployment allows.
+pub fn meta(name: &str) -> Option<String> {
+    let doc = web_sys::window()?.document()?;
+    doc.query_selector(&format!("meta[name=\"{name}\"]"))
+        .ok()
+        .flatten()?
+        .get_attribute("content")
+}
+
+/// The status badge, the log and the rejections.
+#[component]
+pub fn BusPanel(view: BusView) -> impl IntoView {
+    let badge = move || {
+        let s = view.status.get();
+        let class = if s.starts_with("connected") {
+            "badge ok"
+        } else if s.starts_with("closed") {
+            "badge bad"
+        } else {
+            "badge wait"
+        };
+        (class, s)
+    };
+    view! {
+        <section class="panel">
+            <header class="panel-head">
+                <h2>"Message bus"</h2>
+                <span class=move || badge().0 data-testid="bus-status">{move || badge().1}</span>
+            </header>
+            <table class="log" data-testid="message-log">
+                <thead><tr><th></th><th>"kind"</th><th>"method / topic"</th><th>"latency"</th><th>"detail"</th></tr></thead>
+                <tbody>
+                    <For each=move || view.log.get() key=|e| e.id let:e>
+                        <tr class=e.kind>
+                            <td class="dir">{e.direction}</td>
+                            <td>{e.kind}</td>
+                            <td class="mono">{e.name.clone()}</td>
+                            <td class="num">{e.latency_ms.map(|ms| format!("{ms:.1} ms")).unwrap_or_default()}</td>
+                            <td class="detail">{e.detail.clone()}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            <header class="panel-head">
+                <h3>"Rejected messages"</h3>
+                <span class=move || { if view.rejected.get() > 0 { "count hot" } else { "count" } } data-testid="rejected-count">
+                    {move || view.rejected.get()}
+                </span>
+            </header>
+            <ul class="rejections">
+                {move || view.rejections.get().into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
+            </ul>
+        </section>
+    }
+}
