@@ -3,7 +3,7 @@
 //!
 //! - `cargo xtask test`: installs what the checks need (the wasm target,
 //!   rustfmt, clippy), then runs fmt, clippy (native and wasm32) and every test.
-//! - `cargo xtask demo`: builds and serves the demo (lands with the demo issue).
+//! - `cargo xtask demo`: builds the demo apps and serves them on three origins.
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
 
 use std::env;
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("demo") => demo(),
+        Some("demo") => demo(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         // Cargo's runner for wasm32 test binaries (set by `test`), not for people.
         Some("wasm-bindgen-test-runner") => wasm_test_runner(&args[1..]),
@@ -44,7 +44,10 @@ commands:
   test                      install what the checks need (wasm target, rustfmt, clippy, Chromium and
                             ChromeDriver), then fmt, clippy (native + wasm32), native tests and the
                             bus-web browser tests in headless Chromium
-  demo                      build and serve the demo apps
+  demo [options]            build the demo apps and serve them on three origins until Ctrl-C:
+                            host http://127.0.0.1:8080, widget http://localhost:8081,
+                            rogue http://127.0.0.1:8082
+                            --parent-port N, --child-port N, --rogue-port N, --debug
   fuzz <target> [seconds]   run a bus-core fuzz target (needs nightly and cargo-fuzz);
                             targets: envelope_decode, allowlist_new
 ";
@@ -138,6 +141,12 @@ fn test() -> Result {
         "bus-core",
         "-p",
         "bus-web",
+        "-p",
+        "demo-api",
+        "-p",
+        "demo-parent",
+        "-p",
+        "demo-child",
         "--target",
         WASM_TARGET,
         "--",
@@ -323,12 +332,32 @@ fn wasm_test_runner(args: &[String]) -> Result {
         .map_err(|e| format!("{e:#}"))
 }
 
-fn demo() -> Result {
-    Err(
-        "the demo apps are not built yet: `cargo xtask demo` lands with the demo issue \
-         (two Leptos apps served on two origins). Nothing was started."
-            .into(),
-    )
+/// `cargo xtask demo [--parent-port N] [--child-port N] [--rogue-port N] [--debug]`
+fn demo(args: &[String]) -> Result {
+    let mut ports = e2e::serve::Ports::DEMO;
+    let mut release = true;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut port = |name: &str| -> Result<u16> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{name} needs a port number"))
+        };
+        match arg.as_str() {
+            "--parent-port" => ports.parent = port(arg)?,
+            "--child-port" => ports.child = port(arg)?,
+            "--rogue-port" => ports.rogue = port(arg)?,
+            "--debug" => release = false,
+            other => return Err(format!("unknown demo option {other:?}\n\n{USAGE}")),
+        }
+    }
+    ensure_toolchain()?;
+    println!(
+        "==> build the demo apps for wasm32 ({})",
+        if release { "release" } else { "debug" }
+    );
+    let dist = e2e::bundle::build_demo(release).map_err(|e| e.to_string())?;
+    e2e::serve::serve_until_ctrl_c(dist, ports).map_err(|e| e.to_string())
 }
 
 fn fuzz(args: &[String]) -> Result {

@@ -1,0 +1,66 @@
+//! Builds the demo apps for wasm32 and generates their JS glue with the
+//! wasm-bindgen library (same version as the `wasm-bindgen` crate, pinned by
+//! Cargo.lock): no trunk, no external CLI, no download.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::Error;
+
+/// The apps, by package name.
+pub const APPS: [&str; 2] = ["demo-parent", "demo-child"];
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+/// Cargo's target directory.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds every app in `release` or debug mode and writes `<dist>/<app>/app.js`
+/// and `app_bg.wasm`. Returns `<dist>`.
+pub fn build_demo(release: bool) -> Result<PathBuf, Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--target", "wasm32-unknown-unknown"]);
+    if release {
+        cmd.arg("--release");
+    }
+    for app in APPS {
+        cmd.args(["-p", app]);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not run cargo to build the demo apps: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the demo apps for wasm32 failed ({status}); is the target installed? \
+             `rustup target add wasm32-unknown-unknown`"
+        )
+        .into());
+    }
+    let profile = if release { "release" } else { "debug" };
+    let wasm_dir = target_dir().join("wasm32-unknown-unknown").join(profile);
+    let dist = target_dir().join("demo");
+    for app in APPS {
+        let input = wasm_dir.join(format!("{app}.wasm"));
+        let out = dist.join(app);
+        std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
+        wasm_bindgen_cli_support::Bindgen::new()
+            .input_path(&input)
+            .web(true)?
+            // Lets `init()` find app_bg.wasm next to app.js without arguments.
+            .omit_default_module_path(false)
+            .out_name("app")
+            .generate(&out)
+            .map_err(|e| format!("wasm-bindgen on {}: {e}", input.display()))?;
+    }
+    Ok(dist)
+}

@@ -1,0 +1,300 @@
+//! Serves the demo on three origins with axum: the host (parent) on
+//! `127.0.0.1`, the widget (child) on `localhost` — a different *site*, so
+//! Chromium gives it a real out-of-process, cross-origin iframe — and a rogue
+//! page on a third origin. The origins each page allows are written into the
+//! page when it is served (`<meta name="bus-allow">`), not compiled in, so
+//! tests can serve on free ports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Html;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::Error;
+
+/// Ports to bind; 0 picks a free one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// The host page.
+    pub parent: u16,
+    /// The widget.
+    pub child: u16,
+    /// The rogue page.
+    pub rogue: u16,
+}
+
+impl Ports {
+    /// The demo's defaults: 8080, 8081, 8082.
+    pub const DEMO: Ports = Ports {
+        parent: 8080,
+        child: 8081,
+        rogue: 8082,
+    };
+    /// Free ports, for tests.
+    pub const ANY: Ports = Ports {
+        parent: 0,
+        child: 0,
+        rogue: 0,
+    };
+}
+
+/// The running servers. Dropping them stops them.
+#[derive(Debug)]
+pub struct Servers {
+    /// `http://127.0.0.1:<port>`
+    pub parent_origin: String,
+    /// `http://localhost:<port>`
+    pub child_origin: String,
+    /// `http://127.0.0.1:<port>`
+    pub rogue_origin: String,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Servers {
+    /// Stops every server and waits for them to finish.
+    pub async fn stop(mut self) {
+        for s in self.stop.drain(..) {
+            let _ = s.send(());
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+const CSS: &str = include_str!("demo.css");
+
+fn index(title: &str, metas: &[(&str, &str)]) -> String {
+    let metas: String = metas
+        .iter()
+        .map(|(name, content)| format!("<meta name=\"{name}\" content=\"{content}\">\n"))
+        .collect();
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+{metas}<link rel="stylesheet" href="/demo.css">
+</head>
+<body>
+<script type="module">
+import init from "/app.js";
+init({{ module_or_path: "/app_bg.wasm" }});
+</script>
+</body>
+</html>
+"#
+    )
+}
+
+fn header_layer(
+    name: &'static str,
+    value: &str,
+) -> Result<SetResponseHeaderLayer<HeaderValue>, Error> {
+    Ok(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static(name),
+        HeaderValue::from_str(value)?,
+    ))
+}
+
+/// Answers `/favicon.ico` so browsers log no 404 into the demo's console.
+fn with_favicon(router: Router) -> Router {
+    router.route(
+        "/favicon.ico",
+        get(|| async { axum::http::StatusCode::NO_CONTENT }),
+    )
+}
+
+fn app(dist: &Path, page: String) -> Router {
+    with_favicon(Router::new())
+        .route("/", get(move || async move { Html(page) }))
+        .route(
+            "/demo.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
+        )
+        .fallback_service(ServeDir::new(dist))
+}
+
+async fn bind(port: u16) -> Result<(TcpListener, u16), Error> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on 127.0.0.1:{port}: {e}; is another demo running? pick other ports"
+            )
+        })?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, port))
+}
+
+/// Serves the apps built into `dist` (see [`crate::bundle::build_demo`]).
+pub async fn serve(dist: &Path, ports: Ports) -> Result<Servers, Error> {
+    for app in crate::bundle::APPS {
+        let glue = dist.join(app).join("app.js");
+        if !glue.is_file() {
+            return Err(format!(
+                "{} is missing: build the demo first (bundle::build_demo)",
+                glue.display()
+            )
+            .into());
+        }
+    }
+    let (parent_l, parent_port) = bind(ports.parent).await?;
+    let (child_l, child_port) = bind(ports.child).await?;
+    let (rogue_l, rogue_port) = bind(ports.rogue).await?;
+    let parent_origin = format!("http://127.0.0.1:{parent_port}");
+    let child_origin = format!("http://localhost:{child_port}");
+    let rogue_origin = format!("http://127.0.0.1:{rogue_port}");
+
+    let child_url = format!("{child_origin}/");
+    let parent = app(
+        &dist.join("demo-parent"),
+        index(
+            "Acme Outdoor — host",
+            &[("bus-allow", &child_origin), ("bus-child-url", &child_url)],
+        ),
+    )
+    // Keeps `window.opener` for the popups it opens.
+    .layer(header_layer(
+        "cross-origin-opener-policy",
+        "same-origin-allow-popups",
+    )?);
+
+    let child = app(
+        &dist.join("demo-child"),
+        index("PayWidget — checkout", &[("bus-allow", &parent_origin)]),
+    )
+    // Like a real widget, it names who may embed it. The rogue is on the
+    // list on purpose: the demo shows the bus rejecting it even when framed.
+    .layer(header_layer(
+        "content-security-policy",
+        &format!("frame-ancestors {parent_origin} {rogue_origin}"),
+    )?);
+
+    let rogue_page = ROGUE
+        .replace("{CHILD_URL}", &child_url)
+        .replace("{PARENT_URL}", &format!("{parent_origin}/"));
+    let rogue =
+        with_favicon(Router::new()).route("/", get(move || async move { Html(rogue_page) }));
+
+    let mut stop = Vec::new();
+    let mut tasks = Vec::new();
+    for (listener, router) in [(parent_l, parent), (child_l, child), (rogue_l, rogue)] {
+        let (tx, rx) = oneshot::channel::<()>();
+        stop.push(tx);
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                eprintln!("demo server stopped: {e}");
+            }
+        }));
+    }
+    Ok(Servers {
+        parent_origin,
+        child_origin,
+        rogue_origin,
+        stop,
+        tasks,
+    })
+}
+
+/// Serves until Ctrl-C, printing the URLs. For `cargo xtask demo`.
+pub fn serve_until_ctrl_c(dist: PathBuf, ports: Ports) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let servers = serve(&dist, ports).await?;
+        println!("\nThe demo is up:");
+        println!("  host (parent)   {}/", servers.parent_origin);
+        println!("  widget (child)  {}/", servers.child_origin);
+        println!("  rogue           {}/", servers.rogue_origin);
+        println!("\nOpen the host page; press Ctrl-C to stop.");
+        tokio::signal::ctrl_c().await?;
+        println!("\nstopping…");
+        servers.stop().await;
+        Ok(())
+    })
+}
+
+/// A hostile page on a third origin. It frames the widget and the host and
+/// throws forged bus frames at both, by hand: the bytes follow the wire
+/// format, so they get past the namespace check and must be rejected on
+/// origin, source and session.
+const ROGUE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Totally legit deals — rogue origin</title>
+<style>
+body { font: 15px/1.5 system-ui, sans-serif; margin: 0; background: #2b0d12; color: #fde8ea; }
+header { padding: 16px 24px; background: #5b0f1b; display: flex; gap: 16px; align-items: baseline; }
+h1 { margin: 0; font-size: 20px; }
+main { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 16px 24px; }
+iframe { width: 100%; height: 720px; border: 2px dashed #f05a6e; border-radius: 8px; background: white; }
+ol { margin: 0 24px; font-family: ui-monospace, monospace; font-size: 13px; }
+.count { font-weight: 700; color: #ffb3bd; }
+</style>
+</head>
+<body>
+<header>
+  <h1>☠ Rogue origin</h1>
+  <span>Frames the widget and the host, then forges bus messages at both. Sent: <span class="count" data-testid="rogue-sent">0</span></span>
+</header>
+<ol id="attacks"></ol>
+<main>
+  <iframe id="victim-widget" src="{CHILD_URL}" title="framed widget"></iframe>
+  <iframe id="victim-host" src="{PARENT_URL}" title="framed host"></iframe>
+</main>
+<script>
+const NS = [0x77, 0x62, 0x75, 0x73]; // "wbus"
+const utf8 = (s) => Array.from(new TextEncoder().encode(s));
+const rand16 = () => Array.from(crypto.getRandomValues(new Uint8Array(16)));
+const frame = (session, body) => new Uint8Array([...NS, 1, 0, ...session, ...body]).buffer;
+const guessed = new Array(16).fill(7);
+const attacks = [
+  ["forged hello: take over the session", () => frame(new Array(16).fill(0), [1, 1, 1, ...rand16(), 0x80, 0x80, 0x40])],
+  ["forged call checkout.quote", () => frame(guessed, [5, 1, 0, 1, 14, ...utf8("checkout.quote"), 0, 0])],
+  ["spoofed reply to call #1", () => frame(guessed, [5, 1, 1, 1, 0, 3, 65, 66, 67])],
+  ["spoofed checkout.paid event", () => frame(guessed, [5, 1, 2, 13, ...utf8("checkout.paid"), 0])],
+  ["garbage in the bus namespace", () => frame(guessed, [0xff, 0xff, 0xff, 0xff])],
+];
+const list = document.getElementById("attacks");
+for (const [name] of attacks) {
+  const li = document.createElement("li");
+  li.textContent = name;
+  list.appendChild(li);
+}
+let sent = 0;
+function attack() {
+  for (const id of ["victim-widget", "victim-host"]) {
+    const target = document.getElementById(id).contentWindow;
+    for (const [, make] of attacks) {
+      const buf = make();
+      target.postMessage(buf, "*", [buf]);
+      sent++;
+    }
+  }
+  document.querySelector("[data-testid=rogue-sent]").textContent = String(sent);
+}
+setInterval(attack, 1000);
+</script>
+</body>
+</html>
+"#;
