@@ -61,8 +61,26 @@ pub struct Receipt {
     pub currency: String,
 }
 
-/// Host → widget: price this cart.
+/// Why the widget refused to price a cart (the typed data of its error).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CartProblem {
+    /// What is wrong.
+    pub reason: String,
+    /// How many lines the cart had.
+    pub lines: u32,
+}
+
+/// The error code of a cart the widget cannot price.
+pub const EMPTY_CART: i32 = 400;
+
+/// Host → widget: price this cart. An empty cart is refused with
+/// [`EMPTY_CART`] and a [`CartProblem`].
 pub const QUOTE: Method<Cart, Quote> = Method::new("checkout.quote");
+/// Host → widget: take the payment; answers once the customer clicks *Pay*
+/// in the widget, so it waits as long as the customer does.
+pub const CONFIRM: Method<Cart, Receipt> = Method::new("checkout.confirm");
+/// Host → widget: echo these bytes (checks large payloads end to end).
+pub const ECHO_BYTES: Method<Vec<u8>, Vec<u8>> = Method::new("checkout.echo-bytes");
 /// Widget → host: who am I serving?
 pub const HOST_INFO: Method<(), HostInfo> = Method::new("host.info");
 /// Widget → host: make my iframe this many CSS pixels tall.

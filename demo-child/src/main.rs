@@ -18,14 +18,33 @@ fn main() {
 mod app {
     use std::cell::RefCell;
 
-    use bus_web::{Allowlist, ConnectError, Connection, Options};
+    use bus_web::{Allowlist, ConnectError, Connection, Options, RemoteError, Versions};
     use demo_api::ui::{BusPanel, BusView, meta};
-    use demo_api::{CART_CHANGED, HOST_INFO, PAID, QUOTE, Quote, RESIZE, Receipt, money, price};
+    use demo_api::{
+        CART_CHANGED, CONFIRM, CartProblem, ECHO_BYTES, EMPTY_CART, HOST_INFO, PAID, QUOTE, Quote,
+        RESIZE, Receipt, money, price,
+    };
+    use futures_channel::oneshot;
     use leptos::prelude::*;
     use leptos::task::spawn_local;
 
     thread_local! {
         static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+        /// `checkout.confirm` calls waiting for the customer to click Pay.
+        static CONFIRMS: RefCell<Vec<oneshot::Sender<Receipt>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// `?versions=N` makes the widget speak only protocol version N (to show
+    /// what an incompatible deployment looks like).
+    fn versions_from_query() -> Option<Versions> {
+        let search = web_sys::window()?.location().search().ok()?;
+        let v: u16 = search
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("versions="))?
+            .parse()
+            .ok()?;
+        Some(Versions { min: v, max: v })
     }
 
     fn conn() -> Option<Connection> {
@@ -60,7 +79,10 @@ mod app {
     ) -> Result<Connection, String> {
         let origins = meta("bus-allow").unwrap_or_default();
         let allow = Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?;
-        let options = Options::new(allow);
+        let mut options = Options::new(allow);
+        if let Some(v) = versions_from_query() {
+            options = options.versions(v);
+        }
         let conn = match mode {
             Mode::Embedded => bus_web::connect_parent(options),
             Mode::Popup => bus_web::connect_opener(options),
@@ -76,6 +98,15 @@ mod app {
                 None,
                 format!("{} lines", cart.lines.len()),
             );
+            if cart.lines.is_empty() {
+                let problem = CartProblem {
+                    reason: "the cart is empty".into(),
+                    lines: 0,
+                };
+                view.record("→", "error", QUOTE.name(), None, problem.reason.clone());
+                let err = RemoteError::new(EMPTY_CART, "cannot price an empty cart");
+                return Err(err.with_data(&problem)?);
+            }
             let q = price(&cart);
             quote.set(Some(q.clone()));
             view.record(
@@ -87,6 +118,25 @@ mod app {
             );
             Ok(q)
         });
+        conn.serve(CONFIRM, move |cart| async move {
+            view.record(
+                "←",
+                "call",
+                CONFIRM.name(),
+                None,
+                "waiting for the customer".into(),
+            );
+            quote.set(Some(price(&cart)));
+            let (tx, rx) = oneshot::channel();
+            CONFIRMS.with(|c| c.borrow_mut().push(tx));
+            rx.await.map_err(|_| {
+                RemoteError::new(
+                    RemoteError::INTERNAL,
+                    "the widget went away before the customer paid",
+                )
+            })
+        });
+        conn.serve(ECHO_BYTES, |bytes: Vec<u8>| async move { Ok(bytes) });
         conn.subscribe(CART_CHANGED, move |cart| {
             view.record(
                 "←",
@@ -144,6 +194,10 @@ mod app {
                 total_cents: q.total_cents,
                 currency: q.currency.clone(),
             };
+            // Answer every host call waiting for this payment.
+            for waiting in CONFIRMS.with(|c| std::mem::take(&mut *c.borrow_mut())) {
+                let _ = waiting.send(receipt.clone());
+            }
             match c.emit(&PAID, &receipt) {
                 Ok(()) => {
                     view.record("→", "event", PAID.name(), None, receipt.reference.clone());

@@ -33,11 +33,25 @@ mod app {
         FRAME.with(|c| c.borrow().clone())
     }
 
+    /// A `?name=value` of the page's URL.
+    fn query(name: &str) -> Option<String> {
+        let search = web_sys::window()?.location().search().ok()?;
+        let prefix = format!("{name}=");
+        search
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(prefix.as_str()).map(str::to_owned))
+    }
+
     fn options() -> Result<Options, String> {
         let origins = meta("bus-allow").unwrap_or_default();
-        Ok(Options::new(
-            Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?,
-        ))
+        let mut options =
+            Options::new(Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?);
+        // `?handshake-ms=N` shortens the handshake timeout (to see it fail).
+        if let Some(ms) = query("handshake-ms").and_then(|v| v.parse().ok()) {
+            options = options.handshake_timeout(std::time::Duration::from_millis(ms));
+        }
+        Ok(options)
     }
 
     /// What the host serves and listens to, on any connection to the widget.
@@ -80,7 +94,11 @@ mod app {
         let result = RwSignal::new(String::new());
         let height = RwSignal::new(560u32);
         let frame = NodeRef::<Iframe>::new();
-        let child_url = meta("bus-child-url").unwrap_or_default();
+        // `?child-path=...` loads another page of the widget's origin.
+        let child_url = meta("bus-child-url").unwrap_or_default()
+            + query("child-path")
+                .unwrap_or_default()
+                .trim_start_matches('/');
 
         Effect::new(move |_| {
             let Some(el) = frame.get() else { return };
@@ -176,6 +194,171 @@ mod app {
                     <BusPanel view=view/>
                 </div>
             </main>
+        }
+    }
+
+    /// A small JavaScript API (`window.__app`) for the end-to-end suite: what
+    /// a person would do with many clicks, done precisely.
+    pub mod test_api {
+        use std::cell::{Cell, RefCell};
+        use std::rc::Rc;
+        use std::time::Duration;
+
+        use bus_web::{CallError, Connection};
+        use demo_api::{
+            CONFIRM, Cart, CartLine, CartProblem, ECHO_BYTES, QUOTE, price, sample_cart,
+        };
+        use futures_channel::oneshot;
+        use wasm_bindgen::prelude::*;
+
+        fn target(which: &str) -> Result<Connection, String> {
+            let conn = match which {
+                "popup" => super::POPUP.with(|c| c.borrow().clone()),
+                _ => super::FRAME.with(|c| c.borrow().clone()),
+            };
+            conn.ok_or_else(|| format!("no {which} connection"))
+        }
+
+        fn describe(e: &CallError) -> String {
+            match e {
+                CallError::Remote(r) => {
+                    format!(
+                        "remote {} {}: {:?}",
+                        r.code(),
+                        r.message(),
+                        r.data_as::<CartProblem>()
+                    )
+                }
+                other => format!("{other:?}"),
+            }
+        }
+
+        fn cart(items: u32) -> Cart {
+            let line = CartLine {
+                name: "Item".into(),
+                qty: items,
+                unit_cents: 1_000,
+            };
+            Cart {
+                lines: vec![line],
+                currency: "EUR".into(),
+            }
+        }
+
+        /// Calls the widget in the iframe (`"frame"`) or the popup.
+        /// `what`: `quote`, `empty` (an empty cart) or `confirm`. Returns
+        /// `ok:<detail>` or `err:<error>`.
+        #[wasm_bindgen]
+        pub async fn test_call(which: String, what: String, timeout_ms: u32) -> String {
+            let conn = match target(&which) {
+                Ok(c) => c,
+                Err(e) => return format!("err:{e}"),
+            };
+            let timeout = Duration::from_millis(u64::from(timeout_ms));
+            let result = match what.as_str() {
+                "quote" => conn
+                    .call_with_timeout(&QUOTE, &sample_cart(), timeout)
+                    .await
+                    .map(|q| q.total_cents.to_string()),
+                "empty" => {
+                    let empty = Cart {
+                        lines: vec![],
+                        currency: "EUR".into(),
+                    };
+                    conn.call_with_timeout(&QUOTE, &empty, timeout)
+                        .await
+                        .map(|q| q.total_cents.to_string())
+                }
+                "confirm" => conn
+                    .call_with_timeout(&CONFIRM, &sample_cart(), timeout)
+                    .await
+                    .map(|r| r.reference),
+                other => return format!("err:unknown call {other}"),
+            };
+            match result {
+                Ok(v) => format!("ok:{v}"),
+                Err(e) => format!("err:{}", describe(&e)),
+            }
+        }
+
+        /// Makes `n` quote calls at once, each for a different cart, and
+        /// returns how many came back with their own, correct answer.
+        #[wasm_bindgen]
+        pub async fn test_quote_many(n: u32) -> u32 {
+            let Ok(conn) = target("frame") else { return 0 };
+            let correct = Rc::new(Cell::new(0u32));
+            let finished = Rc::new(Cell::new(0u32));
+            let (tx, rx) = oneshot::channel::<()>();
+            let tx = Rc::new(RefCell::new(Some(tx)));
+            for i in 1..=n {
+                let (conn, correct, finished, tx) =
+                    (conn.clone(), correct.clone(), finished.clone(), tx.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let cart = cart(i);
+                    if conn.call(&QUOTE, &cart).await == Ok(price(&cart)) {
+                        correct.set(correct.get() + 1);
+                    }
+                    finished.set(finished.get() + 1);
+                    if finished.get() == n
+                        && let Some(tx) = tx.borrow_mut().take()
+                    {
+                        let _ = tx.send(());
+                    }
+                });
+            }
+            if n > 0 {
+                let _ = rx.await;
+            }
+            correct.get()
+        }
+
+        /// Sends `n` bytes to the widget and back; `ok:<n>` when they match.
+        #[wasm_bindgen]
+        pub async fn test_echo_bytes(n: u32) -> String {
+            let Ok(conn) = target("frame") else {
+                return "err:no frame connection".into();
+            };
+            let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+            match conn.call(&ECHO_BYTES, &data).await {
+                Ok(back) if back == data => format!("ok:{}", back.len()),
+                Ok(back) => format!("err:{} bytes came back different", back.len()),
+                Err(e) => format!("err:{}", describe(&e)),
+            }
+        }
+
+        /// The connection's counters as JSON.
+        #[wasm_bindgen]
+        pub fn test_stats(which: String) -> String {
+            let Ok(conn) = target(&which) else {
+                return "null".into();
+            };
+            let stats = conn.stats();
+            let by = |label: &str| stats.rejected_by.get(label).copied().unwrap_or(0);
+            let traffic = conn.traffic();
+            format!(
+                r#"{{"state":{:?},"pending":{},"rejected":{},"foreign":{},"wrong_source":{},"disallowed_origin":{},"frames_in":{},"port_in":{}}}"#,
+                format!("{:?}", conn.state()),
+                conn.pending_calls(),
+                stats.rejected,
+                stats.foreign,
+                by("wrong-source"),
+                by("disallowed-origin"),
+                stats.frames_in,
+                traffic.port_in,
+            )
+        }
+
+        /// Adds an iframe showing `url` to the page.
+        #[wasm_bindgen]
+        pub fn test_embed(url: String) -> Result<(), JsValue> {
+            let doc = web_sys::window()
+                .and_then(|w| w.document())
+                .ok_or("no document")?;
+            let frame = doc.create_element("iframe")?;
+            frame.set_attribute("src", &url)?;
+            frame.set_attribute("class", "extra")?;
+            doc.body().ok_or("no body")?.append_child(&frame)?;
+            Ok(())
         }
     }
 }

@@ -89,8 +89,10 @@ fn index(title: &str, metas: &[(&str, &str)]) -> String {
 </head>
 <body>
 <script type="module">
-import init from "/app.js";
-init({{ module_or_path: "/app_bg.wasm" }});
+import init, * as app from "/app.js";
+await init({{ module_or_path: "/app_bg.wasm" }});
+// The app's exported functions, for the end-to-end suite.
+window.__app = app;
 </script>
 </body>
 </html>
@@ -175,6 +177,8 @@ pub async fn serve(dist: &Path, ports: Ports) -> Result<Servers, Error> {
         &dist.join("demo-child"),
         index("PayWidget — checkout", &[("bus-allow", &parent_origin)]),
     )
+    // A page of the widget's origin that never starts the bus.
+    .route("/no-bus.html", get(|| async { Html(NO_BUS) }))
     // Like a real widget, it names who may embed it. The rogue is on the
     // list on purpose: the demo shows the bus rejecting it even when framed.
     .layer(header_layer(
@@ -185,8 +189,10 @@ pub async fn serve(dist: &Path, ports: Ports) -> Result<Servers, Error> {
     let rogue_page = ROGUE
         .replace("{CHILD_URL}", &child_url)
         .replace("{PARENT_URL}", &format!("{parent_origin}/"));
-    let rogue =
-        with_favicon(Router::new()).route("/", get(move || async move { Html(rogue_page) }));
+    let rogue = with_favicon(Router::new())
+        .route("/", get(move || async move { Html(rogue_page) }))
+        .route("/flood", get(|| async { Html(ROGUE_FLOOD) }))
+        .route("/knock", get(|| async { Html(ROGUE_KNOCK) }));
 
     let mut stop = Vec::new();
     let mut tasks = Vec::new();
@@ -255,7 +261,7 @@ ol { margin: 0 24px; font-family: ui-monospace, monospace; font-size: 13px; }
 <body>
 <header>
   <h1>☠ Rogue origin</h1>
-  <span>Frames the widget and the host, then forges bus messages at both. Sent: <span class="count" data-testid="rogue-sent">0</span></span>
+  <span>Frames the widget and the host, then forges bus messages at both. Sent: <span class="count" data-testid="rogue-sent">0</span>, answers received: <span class="count" data-testid="rogue-answers">0</span></span>
 </header>
 <ol id="attacks"></ol>
 <main>
@@ -281,7 +287,12 @@ for (const [name] of attacks) {
   li.textContent = name;
   list.appendChild(li);
 }
-let sent = 0;
+let sent = 0, answers = 0;
+// Nothing the victims send should ever reach this page.
+window.addEventListener("message", () => {
+  answers++;
+  document.querySelector("[data-testid=rogue-answers]").textContent = String(answers);
+});
 function attack() {
   for (const id of ["victim-widget", "victim-host"]) {
     const target = document.getElementById(id).contentWindow;
@@ -298,3 +309,37 @@ setInterval(attack, 1000);
 </body>
 </html>
 "#;
+
+/// Served by the widget's origin: a page that never starts the bus.
+const NO_BUS: &str = r#"<!doctype html><meta charset="utf-8"><title>Maintenance</title>
+<p style="font: 15px system-ui; padding: 24px">PayWidget is down for maintenance.</p>"#;
+
+/// Floods its parent with `?n=` messages (default 10,000): half garbage in
+/// the bus namespace, half other libraries' messages.
+const ROGUE_FLOOD: &str = r#"<!doctype html><meta charset="utf-8"><title>flood</title>
+<p style="font: 13px system-ui">flooding the parent… <span data-testid="flood-sent">0</span></p>
+<script>
+const n = Number(new URLSearchParams(location.search).get("n") || 10000);
+const junk = new Uint8Array([0x77, 0x62, 0x75, 0x73, 1, 0, ...new Array(16).fill(3), 0xff, 0xff]);
+for (let i = 0; i < n; i++) {
+  if (i % 2 === 0) {
+    const buf = junk.slice().buffer;
+    parent.postMessage(buf, "*", [buf]);
+  } else {
+    parent.postMessage({ type: "penpal", id: i, payload: "x".repeat(i % 64) }, "*");
+  }
+}
+document.querySelector("[data-testid=flood-sent]").textContent = String(n);
+</script>"#;
+
+/// A bus-speaking page on the rogue origin: it knocks at its parent, as a
+/// widget would after the frame navigated here.
+const ROGUE_KNOCK: &str = r#"<!doctype html><meta charset="utf-8"><title>knock</title>
+<p style="font: 13px system-ui">rogue document, knocking at the parent</p>
+<script>
+const knock = new Uint8Array([0x77, 0x62, 0x75, 0x73, 1, 0, ...new Array(16).fill(0), 0, 1, 1]);
+for (let i = 0; i < 3; i++) {
+  const buf = knock.slice().buffer;
+  parent.postMessage(buf, "*", [buf]);
+}
+</script>"#;
