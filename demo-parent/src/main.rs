@@ -40,7 +40,9 @@ mod app {
         search
             .trim_start_matches('?')
             .split('&')
-            .find_map(|kv| kv.strip_prefix(prefix.as_str()).map(str::to_owned))
+            .find_map(|kv| kv.strip_prefix(prefix.as_str()))
+            .and_then(|v| js_sys::decode_uri_component(v).ok())
+            .map(String::from)
     }
 
     fn options() -> Result<Options, String> {

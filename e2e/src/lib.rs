@@ -1,8 +1,9 @@
 //! A harness for host/widget pairs on separate origins: build the wasm apps
 //! ([`bundle`]), then serve a host, a widget and a rogue page on three
-//! origins ([`serve`]). `cargo xtask demo` uses it to run the demo; the e2e
-//! suite uses it to drive Chromium through real cross-origin scenarios.
+//! origins ([`serve`]), and drive Chromium through them ([`browser`]).
+//! `cargo xtask demo` uses the first two; the e2e suite uses all three.
 
+pub mod browser;
 pub mod bundle;
 pub mod serve;
 

@@ -42,8 +42,8 @@ usage: cargo xtask <command>
 
 commands:
   test                      install what the checks need (wasm target, rustfmt, clippy, Chromium and
-                            ChromeDriver), then fmt, clippy (native + wasm32), native tests and the
-                            bus-web browser tests in headless Chromium
+                            ChromeDriver, the npm Playwright driver), then fmt, clippy (native +
+                            wasm32), native tests with the e2e suite, and the bus-web browser tests
   demo [options]            build the demo apps and serve them on three origins until Ctrl-C:
                             host http://127.0.0.1:8080, widget http://localhost:8081,
                             rogue http://127.0.0.1:8082
@@ -169,11 +169,15 @@ fn test() -> Result {
     ]);
     run("clippy (wasm32, bus-web browser tests)", clippy_web_tests)?;
 
-    let mut tests = cargo();
-    tests.args(["test", "--workspace"]);
-    let mut totals = run_tests("tests (native)", tests)?;
-
+    // The native tests include the e2e suite, which drives Chromium.
     let browser = ensure_browser()?;
+    ensure_playwright_driver()?;
+    let mut tests = cargo();
+    tests
+        .args(["test", "--workspace"])
+        .env("CHROMIUM", &browser.chromium);
+    let mut totals = run_tests("tests (native, with the e2e suite in Chromium)", tests)?;
+
     let web = run_tests(
         "browser tests (bus-web, headless Chromium)",
         web_tests(&browser)?,
@@ -298,6 +302,23 @@ fn ensure_browser() -> Result<Browser> {
     locate_browser().ok_or_else(|| {
         "apt-get installed chromium, but chromium or chromedriver is still not on PATH".into()
     })
+}
+
+/// The npm Playwright driver that playwright-rs drives (`npm ci` in e2e/,
+/// pinned by its package-lock.json).
+fn ensure_playwright_driver() -> Result {
+    for tool in ["node", "npm"] {
+        if output(Command::new(tool).arg("--version")).is_none() {
+            return Err(format!(
+                "`{tool}` is missing; the e2e suite needs Node.js and npm for the Playwright driver: \
+                 install them (Debian: `sudo apt-get install nodejs npm`), then rerun"
+            ));
+        }
+    }
+    let mut ci = Command::new("npm");
+    ci.current_dir(root().join("e2e"))
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    run("npm ci (Playwright driver for the e2e suite)", ci)
 }
 
 /// `cargo test` of bus-web for wasm32, run in headless Chromium by this very
