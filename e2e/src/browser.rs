@@ -321,6 +321,19 @@ impl Test {
             .map_err(|e| format!("evaluate {expression}: {e}").into())
     }
 
+    /// Clicks `trigger` and returns the popup it opens, with its console
+    /// captured for the failure report.
+    pub async fn popup_from(&self, page: &Page, trigger: &Locator) -> Result<Page, Error> {
+        let waiter = page.expect_popup(Some(15_000.0)).await?;
+        trigger.click(None).await?;
+        let popup = waiter
+            .wait()
+            .await
+            .map_err(|e| format!("no popup opened: {e}"))?;
+        self.capture_console(&popup, "popup").await;
+        Ok(popup)
+    }
+
     /// The widget's frame in `page` (cross-origin), found by origin.
     pub async fn child_frame(&self, page: &Page) -> Result<Frame, Error> {
         let main = page.main_frame().await?;

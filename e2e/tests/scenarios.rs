@@ -80,10 +80,9 @@ async fn rejected_count(t: &Test, locator: &Locator, at_least: u64) -> Result<u6
 }
 
 async fn open_popup(t: &Test) -> Result<Page, Error> {
-    let waiter = t.page().expect_popup(Some(15_000.0)).await?;
-    t.page().get_by_test_id("open-popup").click(None).await?;
-    let popup = waiter.wait().await?;
-    t.capture_console(&popup, "popup").await;
+    let popup = t
+        .popup_from(t.page(), &t.page().get_by_test_id("open-popup"))
+        .await?;
     t.wait_text(&status(&popup), "connected", 20_000).await?;
     t.wait_text(
         &t.page().get_by_test_id("popup-status"),
