@@ -247,7 +247,10 @@ impl MemoryPair {
     }
 
     /// `from` calls `method` on the other side, pumps, and returns the
-    /// decoded response.
+    /// decoded response. If no reply arrives while pumping (the other side
+    /// does not auto-serve, or its handler never answers), the call is
+    /// cancelled and [`CallError::Cancelled`] returned; drive slow handlers
+    /// with [`Engine::call_method`] and [`MemoryPair::advance`] instead.
     pub fn call<Req, Resp>(
         &mut self,
         from: Side,
@@ -264,7 +267,11 @@ impl MemoryPair {
         match self.reply(from, call) {
             Some(Ok(bytes)) => Ok(method.decode_response(&bytes)?),
             Some(Err(e)) => Err(e),
-            None => Err(CallError::Timeout(self.engine(from).config().call_timeout)),
+            None => {
+                self.engine(from).cancel(call);
+                self.pump();
+                Err(CallError::Cancelled)
+            }
         }
     }
 

@@ -337,6 +337,15 @@ fn mismatched_types_are_a_bad_request() {
 }
 
 #[test]
+fn pair_call_without_an_answer_is_cancelled_not_left_pending() {
+    let mut pair = connected();
+    pair.set_auto_serve(Side::Guest, false);
+    assert_eq!(pair.call(Side::Host, &ECHO, &1), Err(CallError::Cancelled));
+    assert_eq!(pair.host.pending_calls(), 0);
+    assert_eq!(pair.guest.serving_calls(), 0);
+}
+
+#[test]
 fn events_flow_both_ways() {
     let mut pair = connected();
     pair.guest.emit_topic(&PAID, &Total { cents: 42 }).unwrap();
