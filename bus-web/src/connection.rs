@@ -68,6 +68,9 @@ pub(crate) struct Inner {
     liveness: Option<i32>,
     load_fn: Closure<dyn FnMut(Event)>,
     load_listening: bool,
+    /// Runs [`drive`] at the end of the current task (a microtask).
+    flush_fn: Closure<dyn FnMut(wasm_bindgen::JsValue)>,
+    flush_scheduled: bool,
     this_window: Window,
     handlers: HashMap<String, Handler>,
     subscribers: HashMap<String, Watchers<[u8]>>,
@@ -341,7 +344,7 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
                         let result = future.await;
                         if let Some(rc) = weak.upgrade() {
                             rc.borrow_mut().engine.reply(id, result);
-                            drive(&rc);
+                            schedule_drive(&rc);
                         }
                     });
                 }
@@ -377,6 +380,20 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
             }
         }
     }
+}
+
+/// Drives the connection at the end of the current task rather than now, so
+/// every call, reply and event the application makes in one turn of the event
+/// loop leaves in one coalesced frame.
+fn schedule_drive(rc: &Rc<RefCell<Inner>>) {
+    let Ok(mut inner) = rc.try_borrow_mut() else {
+        return;
+    };
+    if inner.flush_scheduled || inner.torn_down {
+        return;
+    }
+    inner.flush_scheduled = true;
+    let _ = js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL).then(&inner.flush_fn);
 }
 
 /// Copies at most `limit + 1` bytes of an `ArrayBuffer` message: enough for
@@ -477,6 +494,10 @@ pub(crate) fn start(
             });
         });
         let w = weak.clone();
+        let flush_fn = Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |_| {
+            with_live(&w, |inner| inner.flush_scheduled = false);
+        });
+        let w = weak.clone();
         let load_fn = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
             with_live(&w, |inner| {
                 let now = inner.now();
@@ -498,6 +519,8 @@ pub(crate) fn start(
             liveness: None,
             load_fn,
             load_listening: false,
+            flush_fn,
+            flush_scheduled: false,
             this_window: this_window.clone(),
             handlers: HashMap::new(),
             subscribers: HashMap::new(),
@@ -713,7 +736,7 @@ impl Connection {
             call,
             armed: true,
         };
-        drive(&self.inner);
+        schedule_drive(&self.inner);
         let outcome = rx.await;
         guard.armed = false;
         match outcome {
@@ -763,7 +786,7 @@ impl Connection {
         payload: &T,
     ) -> Result<(), CallError> {
         self.inner.borrow_mut().engine.emit_topic(topic, payload)?;
-        drive(&self.inner);
+        schedule_drive(&self.inner);
         Ok(())
     }
 

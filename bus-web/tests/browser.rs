@@ -421,6 +421,52 @@ async fn one_mebibyte_payload_round_trips() {
     assert_eq!(conn.call(&BLOB, &data).await, Ok(data));
 }
 
+#[wasm_bindgen_test]
+async fn calls_made_in_one_turn_leave_in_one_coalesced_frame() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let before = conn.traffic();
+    let texts: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    let calls: Vec<_> = texts
+        .iter()
+        .map(|t| Box::pin(conn.call(&ECHO, t)))
+        .collect();
+    let answers = join_all(calls).await;
+    for (i, a) in answers.into_iter().enumerate() {
+        assert_eq!(a, Ok(format!("m{i}")));
+    }
+    let after = conn.traffic();
+    // 100 calls out, 100 replies back: a frame or two each way, not 100.
+    assert!(
+        after.port_out - before.port_out <= 2,
+        "{before:?} -> {after:?}"
+    );
+    assert!(
+        after.port_in - before.port_in <= 4,
+        "{before:?} -> {after:?}"
+    );
+}
+
+/// Runs futures to completion concurrently, in order of the output.
+async fn join_all<F: Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none()
+                && let Poll::Ready(v) = std::pin::Pin::new(f).poll(cx)
+            {
+                *slot = Some(v);
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            Poll::Ready(out.iter_mut().filter_map(Option::take).collect())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Runs two futures to completion concurrently.
 async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
