@@ -1,0 +1,23 @@
+//! Size probe: the same minimal app, plus the bus: connect to the parent and
+//! serve one method.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen::prelude::*;
+
+#[cfg(target_arch = "wasm32")]
+const ECHO: bus_web::Method<String, String> = bus_web::Method::new("echo");
+
+/// Connects to the parent at `allow` and serves `echo`.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen]
+pub fn echo(allow: String) -> Result<(), JsValue> {
+    let allowlist =
+        bus_web::Allowlist::new([allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let conn = bus_web::connect_parent(bus_web::Options::new(allowlist))
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
+    conn.serve(ECHO, |s: String| async move { Ok(s) });
+    std::mem::forget(conn);
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,93 @@
+//! The bus contender of `cargo xtask bench`: the bench pages call these
+//! exports from JavaScript, so every contender is timed by the same harness.
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("bench-app is a WebAssembly module: run `cargo xtask bench`.");
+    std::process::exit(2);
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use bus_web::{Allowlist, Connection, Method, Options};
+    use serde::{Deserialize, Serialize};
+    use wasm_bindgen::prelude::*;
+    use web_sys::HtmlIFrameElement;
+
+    /// The "small" payload: about 16 bytes.
+    #[derive(Serialize, Deserialize)]
+    struct Small {
+        a: u32,
+        b: u32,
+        c: f64,
+    }
+
+    const SMALL: Method<Small, Small> = Method::new("bench.small");
+    const TEXT: Method<String, String> = Method::new("bench.text");
+    const BYTES: Method<Vec<u8>, Vec<u8>> = Method::new("bench.bytes");
+
+    thread_local! {
+        static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    }
+
+    fn err(e: impl std::fmt::Display) -> JsValue {
+        JsValue::from_str(&e.to_string())
+    }
+
+    fn conn() -> Result<Connection, JsValue> {
+        CONN.with(|c| c.borrow().clone())
+            .ok_or_else(|| err("not connected"))
+    }
+
+    fn options(allow: &str) -> Result<Options, JsValue> {
+        let options = Options::new(Allowlist::new([allow]).map_err(err)?);
+        Ok(options.call_timeout(Duration::from_secs(120)))
+    }
+
+    /// In the bench child: serve the echo methods to the parent at `allow`.
+    #[wasm_bindgen]
+    pub fn bus_child(allow: String) -> Result<(), JsValue> {
+        let c = bus_web::connect_parent(options(&allow)?).map_err(err)?;
+        c.serve(SMALL, |s: Small| async move { Ok(s) });
+        c.serve(TEXT, |s: String| async move { Ok(s) });
+        c.serve(BYTES, |b: Vec<u8>| async move { Ok(b) });
+        CONN.with(|slot| *slot.borrow_mut() = Some(c));
+        Ok(())
+    }
+
+    /// In the bench parent: connect to the child in `frame`.
+    #[wasm_bindgen]
+    pub async fn bus_parent(frame: HtmlIFrameElement, allow: String) -> Result<(), JsValue> {
+        let c = bus_web::connect_iframe(&frame, options(&allow)?).map_err(err)?;
+        CONN.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+        c.connected().await.map_err(err)
+    }
+
+    /// One small round trip; returns `c` as it came back.
+    #[wasm_bindgen]
+    pub async fn bus_small(a: u32, b: u32, c: f64) -> Result<f64, JsValue> {
+        let back = conn()?
+            .call(&SMALL, &Small { a, b, c })
+            .await
+            .map_err(err)?;
+        Ok(back.c)
+    }
+
+    /// One string round trip.
+    #[wasm_bindgen]
+    pub async fn bus_text(s: String) -> Result<String, JsValue> {
+        conn()?.call(&TEXT, &s).await.map_err(err)
+    }
+
+    /// One bytes round trip (the bytes cross into wasm and back).
+    #[wasm_bindgen]
+    pub async fn bus_bytes(data: Vec<u8>) -> Result<Vec<u8>, JsValue> {
+        conn()?.call(&BYTES, &data).await.map_err(err)
+    }
+}
