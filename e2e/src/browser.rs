@@ -69,7 +69,8 @@ pub fn suite() -> &'static Suite {
     }
 }
 
-fn find_chromium() -> Result<PathBuf, Error> {
+/// Chromium's path: `CHROMIUM`, or the first Chromium on `PATH`.
+pub fn find_chromium() -> Result<PathBuf, Error> {
     if let Some(p) = std::env::var_os("CHROMIUM") {
         return Ok(p.into());
     }
@@ -84,7 +85,8 @@ fn find_chromium() -> Result<PathBuf, Error> {
         })
 }
 
-fn check_driver() -> Result<(), Error> {
+/// Checks that the npm Playwright driver is installed where playwright-rs looks.
+pub fn check_driver() -> Result<(), Error> {
     let cli = std::env::var_os("PLAYWRIGHT_CLI_JS")
         .map(PathBuf::from)
         .ok_or(

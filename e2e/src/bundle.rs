@@ -53,14 +53,22 @@ pub fn build_demo(release: bool) -> Result<PathBuf, Error> {
         let input = wasm_dir.join(format!("{app}.wasm"));
         let out = dist.join(app);
         std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
-        wasm_bindgen_cli_support::Bindgen::new()
-            .input_path(&input)
-            .web(true)?
-            // Lets `init()` find app_bg.wasm next to app.js without arguments.
-            .omit_default_module_path(false)
-            .out_name("app")
-            .generate(&out)
-            .map_err(|e| format!("wasm-bindgen on {}: {e}", input.display()))?;
+        bindgen(&input, &out, "app")?;
     }
     Ok(dist)
+}
+
+/// Generates the ES-module JS glue for `input` into `out` as
+/// `<name>.js` and `<name>_bg.wasm`.
+pub fn bindgen(input: &Path, out: &Path, name: &str) -> Result<(), Error> {
+    std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(input)
+        .web(true)?
+        // Lets `init()` find <name>_bg.wasm next to the JS without arguments.
+        .omit_default_module_path(false)
+        .out_name(name)
+        .generate(out)
+        .map_err(|e| format!("wasm-bindgen on {}: {e}", input.display()))?;
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! origins ([`serve`]), and drive Chromium through them ([`browser`]).
 //! `cargo xtask demo` uses the first two; the e2e suite uses all three.
 
+pub mod bench;
 pub mod browser;
 pub mod bundle;
 pub mod serve;

@@ -4,7 +4,10 @@
 //! - `cargo xtask test`: installs what the checks need (the wasm target,
 //!   rustfmt, clippy), then runs fmt, clippy (native and wasm32) and every test.
 //! - `cargo xtask demo`: builds the demo apps and serves them on three origins.
+//! - `cargo xtask bench`: browser and native benchmarks plus a size report.
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
+
+mod bench;
 
 use std::env;
 use std::io::{self, BufRead, BufReader};
@@ -20,6 +23,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         // Cargo's runner for wasm32 test binaries (set by `test`), not for people.
         Some("wasm-bindgen-test-runner") => wasm_test_runner(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -48,6 +52,10 @@ commands:
                             host http://127.0.0.1:8080, widget http://localhost:8081,
                             rogue http://127.0.0.1:8082
                             --parent-port N, --child-port N, --rogue-port N, --debug
+  bench [--quick] [--no-native]
+                            the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4
+                            in one headless Chromium run, criterion benches, gzip sizes; writes
+                            target/bench/report.{json,md,svg}
   fuzz <target> [seconds]   run a bus-core fuzz target (needs nightly and cargo-fuzz);
                             targets: envelope_decode, allowlist_new
 ";

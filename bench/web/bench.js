@@ -1,0 +1,150 @@
+// The harness: every contender is timed by this same code, interleaved
+// batch by batch in one run. `window.runBench()` returns the results.
+import initBus, * as bus from "/wasm/bench-app.js";
+import * as penpal from "/npm/penpal.mjs";
+import * as Comlink from "/npm/comlink.mjs";
+
+const q = new URLSearchParams(location.search);
+const CHILD = q.get("child");
+const BATCHES = Number(q.get("batches") || 30);
+const BATCH = Number(q.get("batch") || 100);
+const logEl = document.getElementById("log");
+const log = (s) => { logEl.textContent += s + "\n"; console.log(s); };
+
+function frame(contender) {
+  const f = document.createElement("iframe");
+  f.id = contender;
+  f.src = `${CHILD}/child.html?contender=${contender}&parent=${encodeURIComponent(location.origin)}`;
+  document.getElementById("frames").appendChild(f);
+  return new Promise((resolve) => f.addEventListener("load", () => resolve(f), { once: true }));
+}
+
+// A call that is matched to its answer by id (raw window and raw port).
+function correlated(send, target) {
+  const pending = new Map();
+  let next = 0;
+  target.addEventListener("message", (ev) => {
+    const d = ev.data;
+    if (!d || d.id === undefined) return;
+    const resolve = pending.get(d.id);
+    if (resolve) { pending.delete(d.id); resolve(d.p); }
+  });
+  return (p, transfer) => new Promise((resolve) => {
+    const id = next++;
+    pending.set(id, resolve);
+    send({ id, p }, transfer ? [p] : []);
+  });
+}
+
+const SMALL = { a: 1, b: 2, c: 3.5 };
+const payloads = {
+  "small": () => SMALL,
+  "1KiB": () => "x".repeat(1024),
+  "64KiB": (() => { const b = new Uint8Array(65536).fill(7); return () => b; })(),
+  "64KiB-transfer": () => new ArrayBuffer(65536),
+  "1MiB": (() => { const b = new Uint8Array(1 << 20).fill(9); return () => b; })(),
+};
+
+async function setup() {
+  const c = {};
+  const fw = await frame("raw-window");
+  {
+    const w = fw.contentWindow;
+    const call = correlated((m, t) => w.postMessage(m, CHILD, t), window);
+    c["raw-window"] = { call: (name, p) => call(p, name === "64KiB-transfer") };
+  }
+  const fp = await frame("raw-port");
+  {
+    const ch = new MessageChannel();
+    fp.contentWindow.postMessage({ hello: true }, CHILD, [ch.port2]);
+    ch.port1.start();
+    const call = correlated((m, t) => ch.port1.postMessage(m, t), ch.port1);
+    c["raw-port"] = { call: (name, p) => call(p, name === "64KiB-transfer") };
+  }
+  const fb = await frame("bus");
+  await initBus({ module_or_path: "/wasm/bench-app_bg.wasm" });
+  await bus.bus_parent(fb, CHILD);
+  c["bus"] = {
+    call: (name, p) => {
+      if (name === "small") return bus.bus_small(p.a, p.b, p.c);
+      if (name === "1KiB") return bus.bus_text(p);
+      return bus.bus_bytes(p instanceof ArrayBuffer ? new Uint8Array(p) : p);
+    },
+  };
+  const fpp = await frame("penpal");
+  {
+    const messenger = new penpal.WindowMessenger({ remoteWindow: fpp.contentWindow, allowedOrigins: [CHILD] });
+    const remote = await penpal.connect({ messenger, methods: {} }).promise;
+    c["penpal"] = {
+      call: (name, p) => name === "64KiB-transfer"
+        ? remote.echo(p, new penpal.CallOptions({ transferables: [p] }))
+        : remote.echo(p),
+    };
+  }
+  const fc = await frame("comlink");
+  {
+    const remote = Comlink.wrap(Comlink.windowEndpoint(fc.contentWindow, self, CHILD));
+    c["comlink"] = {
+      call: (name, p) => name === "64KiB-transfer" ? remote.echo(Comlink.transfer(p, [p])) : remote.echo(p),
+    };
+  }
+  return c;
+}
+
+async function batch(c, name, n) {
+  const make = payloads[name];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await c.call(name, make());
+  return ((performance.now() - t0) / n) * 1000; // µs per round trip
+}
+
+async function inFlight(c, name, total, window) {
+  const make = payloads[name];
+  let sent = 0, done = 0;
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    const pump = () => {
+      if (done === total) return resolve();
+      while (sent < total && sent - done < window) {
+        sent++;
+        c.call(name, make()).then(() => { done++; pump(); });
+      }
+    };
+    pump();
+  });
+  return total / ((performance.now() - t0) / 1000);
+}
+
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+
+window.runBench = async () => {
+  const contenders = await setup();
+  const names = Object.keys(contenders);
+  const results = [];
+  for (const payload of Object.keys(payloads)) {
+    const big = payload === "1MiB";
+    const perBatch = big ? Math.max(10, BATCH / 10) : BATCH;
+    const samples = Object.fromEntries(names.map((n) => [n, []]));
+    for (const n of names) await batch(contenders[n], payload, perBatch); // warm up
+    for (let b = 0; b < BATCHES; b++) {
+      for (const n of names) samples[n].push(await batch(contenders[n], payload, perBatch));
+    }
+    for (const n of names) {
+      const mean = samples[n].reduce((a, x) => a + x, 0) / samples[n].length;
+      const total = big ? 100 : payload.startsWith("64KiB") ? 1000 : 3000;
+      results.push({
+        contender: n,
+        payload,
+        rtt_p50_us: pct(samples[n], 50),
+        rtt_p90_us: pct(samples[n], 90),
+        calls_per_sec: 1e6 / mean,
+        calls_per_sec_100_in_flight: await inFlight(contenders[n], payload, total, 100),
+        batches: samples[n].length,
+        calls_per_batch: perBatch,
+      });
+    }
+    log(`${payload}: done`);
+  }
+  return { results, user_agent: navigator.userAgent, date: new Date().toISOString() };
+};
+window.benchReady = true;

@@ -1,0 +1,47 @@
+// The child side of every contender: echo what comes in, transferring
+// ArrayBuffers back when they were transferred in.
+import * as penpal from "/npm/penpal.mjs";
+import * as Comlink from "/npm/comlink.mjs";
+
+const q = new URLSearchParams(location.search);
+const contender = q.get("contender");
+const PARENT = q.get("parent");
+document.getElementById("who").textContent = `${contender} child @ ${location.origin}`;
+const back = (p) => (p instanceof ArrayBuffer ? [p] : []);
+
+switch (contender) {
+  case "raw-window":
+    addEventListener("message", (ev) => {
+      if (ev.origin !== PARENT || !ev.data || ev.data.id === undefined) return;
+      ev.source.postMessage(ev.data, ev.origin, back(ev.data.p));
+    });
+    break;
+  case "raw-port":
+    addEventListener("message", (ev) => {
+      if (ev.origin !== PARENT || !ev.data || !ev.data.hello) return;
+      const port = ev.ports[0];
+      port.onmessage = (m) => port.postMessage(m.data, back(m.data.p));
+    });
+    break;
+  case "penpal": {
+    const messenger = new penpal.WindowMessenger({ remoteWindow: parent, allowedOrigins: [PARENT] });
+    penpal.connect({
+      messenger,
+      methods: { echo: (p) => (p instanceof ArrayBuffer ? new penpal.Reply(p, { transferables: [p] }) : p) },
+    });
+    break;
+  }
+  case "comlink":
+    Comlink.expose(
+      { echo: (p) => (p instanceof ArrayBuffer ? Comlink.transfer(p, [p]) : p) },
+      Comlink.windowEndpoint(parent, self, PARENT),
+      [PARENT],
+    );
+    break;
+  case "bus": {
+    const bus = await import("/wasm/bench-app.js");
+    await bus.default({ module_or_path: "/wasm/bench-app_bg.wasm" });
+    bus.bus_child(PARENT);
+    break;
+  }
+}

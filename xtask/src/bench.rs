@@ -1,0 +1,379 @@
+//! `cargo xtask bench`: the bus against raw postMessage, a raw MessagePort,
+//! Penpal 7 and Comlink 4 in one Chromium run, plus native criterion benches
+//! and a gzip size report. Writes `target/bench/report.{json,md,svg}`.
+//! Every figure is also given as a ratio to the raw MessagePort of the same run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::{
+    Result, WASM_TARGET, cargo, ensure_browser, ensure_playwright_driver, ensure_toolchain, root,
+    run,
+};
+
+const CONTENDERS: [&str; 5] = ["raw-window", "raw-port", "bus", "penpal", "comlink"];
+const PAYLOADS: [&str; 5] = ["small", "1KiB", "64KiB", "64KiB-transfer", "1MiB"];
+
+fn copy(from: &Path, to: &Path) -> Result {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    std::fs::copy(from, to)
+        .map_err(|e| format!("copy {} -> {}: {e}", from.display(), to.display()))?;
+    Ok(())
+}
+
+fn gz_len(paths: &[PathBuf]) -> Result<u64> {
+    let mut total = 0;
+    for p in paths {
+        let data = std::fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&data).map_err(|e| e.to_string())?;
+        total += enc.finish().map_err(|e| e.to_string())?.len() as u64;
+    }
+    Ok(total)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
+}
+
+/// `cargo xtask bench [--quick] [--no-native]`
+pub fn bench(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    let native = !args.iter().any(|a| a == "--no-native");
+    ensure_toolchain()?;
+    ensure_browser()?;
+    ensure_playwright_driver()?;
+    let web = root().join("bench").join("web");
+    let mut ci = Command::new("npm");
+    ci.current_dir(&web)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    run("npm ci (penpal, comlink)", ci)?;
+
+    let target = e2e::bundle::target_dir();
+    let out = target.join("bench");
+    let www = out.join("www");
+    let _ = std::fs::remove_dir_all(&www);
+
+    // The bench app, optimised for speed.
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "bench-app",
+        "--bin",
+        "bench-app",
+    ]);
+    run("build the bench app (release)", build)?;
+    let wasm = target
+        .join(WASM_TARGET)
+        .join("release")
+        .join("bench-app.wasm");
+    e2e::bundle::bindgen(&wasm, &www.join("wasm"), "bench-app").map_err(|e| e.to_string())?;
+    for f in ["bench.html", "bench.js", "child.html", "child.js"] {
+        copy(&web.join(f), &www.join(f))?;
+    }
+    let penpal = web.join("node_modules/penpal/dist");
+    let comlink = web.join("node_modules/comlink/dist/esm");
+    copy(&penpal.join("penpal.mjs"), &www.join("npm/penpal.mjs"))?;
+    copy(&comlink.join("comlink.mjs"), &www.join("npm/comlink.mjs"))?;
+
+    // Sizes, optimised for size (opt-level z, LTO).
+    let mut size_build = cargo();
+    size_build.args([
+        "build",
+        "--profile",
+        "wasm-size",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "bench-app",
+        "--bin",
+        "size-baseline",
+        "--bin",
+        "size-bus",
+        "-p",
+        "demo-parent",
+        "-p",
+        "demo-child",
+    ]);
+    run(
+        "build the size probes and demo apps (opt-level z, LTO)",
+        size_build,
+    )?;
+    let size_dir = target.join(WASM_TARGET).join("wasm-size");
+    let mut sizes = BTreeMap::new();
+    for name in ["size-baseline", "size-bus", "demo-parent", "demo-child"] {
+        let glue = out.join("size").join(name);
+        e2e::bundle::bindgen(&size_dir.join(format!("{name}.wasm")), &glue, name)
+            .map_err(|e| e.to_string())?;
+        let n = gz_len(&[
+            glue.join(format!("{name}_bg.wasm")),
+            glue.join(format!("{name}.js")),
+        ])?;
+        sizes.insert(name.to_owned(), n);
+    }
+    sizes.insert("penpal".into(), gz_len(&[penpal.join("penpal.min.js")])?);
+    sizes.insert(
+        "comlink".into(),
+        gz_len(&[comlink.join("comlink.min.mjs")])?,
+    );
+
+    // Native criterion benches.
+    let mut native_ns = BTreeMap::new();
+    if native {
+        let mut cb = cargo();
+        cb.args(["bench", "-p", "bus-core", "--bench", "core"]);
+        if quick {
+            cb.args(["--", "--quick"]);
+        }
+        run("criterion benches (bus-core)", cb)?;
+        collect_criterion(&target.join("criterion"), &mut native_ns);
+    }
+
+    println!("\n==> browser benchmark (headless Chromium, --site-per-process)");
+    let query = if quick { "&batches=5&batch=20" } else { "" };
+    let bench = e2e::bench::run_browser_bench(&www, query).map_err(|e| e.to_string())?;
+    let report = write_reports(&out, &bench, &sizes, &native_ns)?;
+    println!("{report}");
+    println!("\nreports: {}", out.join("report.{json,md,svg}").display());
+    Ok(())
+}
+
+fn collect_criterion(dir: &Path, into: &mut BTreeMap<String, f64>) {
+    for group in ["encode", "decode", "allowlist"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(group)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let est = e.path().join("new").join("estimates.json");
+            let Ok(text) = std::fs::read_to_string(&est) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if let Some(ns) = v.pointer("/mean/point_estimate").and_then(Value::as_f64) {
+                into.insert(format!("{group}/{}", e.file_name().to_string_lossy()), ns);
+            }
+        }
+    }
+}
+
+fn find<'a>(results: &'a [Value], contender: &str, payload: &str) -> Option<&'a Value> {
+    results
+        .iter()
+        .find(|r| r["contender"] == contender && r["payload"] == payload)
+}
+
+fn num(v: Option<&Value>, key: &str) -> f64 {
+    v.and_then(|r| r[key].as_f64()).unwrap_or(f64::NAN)
+}
+
+/// Writes report.json, report.md and report.svg; returns the markdown.
+fn write_reports(
+    out: &Path,
+    run: &e2e::bench::BenchRun,
+    sizes: &BTreeMap<String, u64>,
+    native_ns: &BTreeMap<String, f64>,
+) -> Result<String> {
+    let results: Vec<Value> = run.report["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let date = run.report["date"].as_str().unwrap_or("").to_owned();
+    let machine = machine();
+    let bus_minimal = sizes.get("size-bus").copied().unwrap_or(0);
+    let baseline = sizes.get("size-baseline").copied().unwrap_or(0);
+    let json_report = json!({
+        "date": date,
+        "browser": run.browser,
+        "machine": machine,
+        "results": results,
+        "sizes_gz_bytes": {
+            "bus-minimal": bus_minimal,
+            "wasm-bindgen-baseline": baseline,
+            "demo-parent": sizes.get("demo-parent"),
+            "demo-child": sizes.get("demo-child"),
+            "penpal": sizes.get("penpal"),
+            "comlink": sizes.get("comlink"),
+        },
+        "native_mean_ns": native_ns,
+    });
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&json_report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+
+    let mut md = String::new();
+    md += &format!(
+        "Measured {date} in {} on {machine}. Ratios are to the raw MessagePort in the same run (lower is better for latency, higher for throughput).\n\n",
+        run.browser
+    );
+    md += "| payload | contender | p50 µs | × port | p90 µs | × port | calls/s | × port | calls/s, 100 in flight | × port |\n";
+    md += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for payload in PAYLOADS {
+        let port = find(&results, "raw-port", payload);
+        for c in CONTENDERS {
+            let Some(r) = find(&results, c, payload) else {
+                continue;
+            };
+            let (p50, p90) = (num(Some(r), "rtt_p50_us"), num(Some(r), "rtt_p90_us"));
+            let (cps, cps100) = (
+                num(Some(r), "calls_per_sec"),
+                num(Some(r), "calls_per_sec_100_in_flight"),
+            );
+            md += &format!(
+                "| {payload} | {c} | {p50:.1} | {:.2} | {p90:.1} | {:.2} | {cps:.0} | {:.2} | {cps100:.0} | {:.2} |\n",
+                p50 / num(port, "rtt_p50_us"),
+                p90 / num(port, "rtt_p90_us"),
+                cps / num(port, "calls_per_sec"),
+                cps100 / num(port, "calls_per_sec"),
+            );
+        }
+    }
+    md += "\n(The last ratio compares 100-in-flight throughput with the raw port's unbatched rate, as the target does.)\n";
+
+    // Targets: reported, not asserted.
+    let bus_small = find(&results, "bus", "small");
+    let port_small = find(&results, "raw-port", "small");
+    let penpal_small = find(&results, "penpal", "small");
+    let targets = [
+        (
+            "small-call p50 ≤ 1.10× raw port",
+            num(bus_small, "rtt_p50_us") / num(port_small, "rtt_p50_us"),
+            1.10,
+            true,
+        ),
+        (
+            "small-call p50 ≤ 0.95× Penpal",
+            num(bus_small, "rtt_p50_us") / num(penpal_small, "rtt_p50_us"),
+            0.95,
+            true,
+        ),
+        (
+            "unbatched throughput ≥ 1.2× Penpal",
+            num(bus_small, "calls_per_sec") / num(penpal_small, "calls_per_sec"),
+            1.2,
+            false,
+        ),
+        (
+            "100 in flight ≥ 20× raw unbatched",
+            num(bus_small, "calls_per_sec_100_in_flight") / num(port_small, "calls_per_sec"),
+            20.0,
+            false,
+        ),
+        (
+            "64 KiB transferred ≤ 1.2× raw port",
+            num(find(&results, "bus", "64KiB-transfer"), "rtt_p50_us")
+                / num(find(&results, "raw-port", "64KiB-transfer"), "rtt_p50_us"),
+            1.2,
+            true,
+        ),
+        (
+            "bus adds ≤ 5 KB gzipped",
+            (bus_minimal as f64 - baseline as f64) / 1000.0,
+            5.0,
+            true,
+        ),
+    ];
+    md += "\n| target | measured | goal | |\n|---|---:|---:|---|\n";
+    for (name, got, goal, at_most) in targets {
+        let ok = if at_most { got <= goal } else { got >= goal };
+        let verdict = if ok {
+            "met".to_owned()
+        } else if at_most {
+            format!("missed by {:.0}%", (got / goal - 1.0) * 100.0)
+        } else {
+            format!("missed by {:.0}%", (1.0 - got / goal) * 100.0)
+        };
+        md += &format!("| {name} | {got:.2} | {goal} | {verdict} |\n");
+    }
+    md += "\n| gzip size | bytes |\n|---|---:|\n";
+    md += &format!(
+        "| bus-minimal (wasm + JS, opt-level z, LTO) | {bus_minimal} |\n| same app without the bus (wasm-bindgen baseline) | {baseline} |\n"
+    );
+    for name in ["demo-parent", "demo-child", "penpal", "comlink"] {
+        md += &format!("| {name} | {} |\n", sizes.get(name).copied().unwrap_or(0));
+    }
+    if !native_ns.is_empty() {
+        md += "\n| native (criterion mean) | ns |\n|---|---:|\n";
+        for (k, v) in native_ns {
+            md += &format!("| {k} | {v:.1} |\n");
+        }
+    }
+    std::fs::write(out.join("report.md"), &md).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("report.svg"), svg(&results)).map_err(|e| e.to_string())?;
+    Ok(md)
+}
+
+/// A grouped bar chart of p50 latency relative to the raw port.
+fn svg(results: &[Value]) -> String {
+    let colors = ["#8a94a6", "#2f6fed", "#14804a", "#b27700", "#8a4fd8"];
+    let (w, row, left) = (760.0, 18.0, 150.0);
+    let h = 40.0 + PAYLOADS.len() as f64 * (CONTENDERS.len() as f64 * row + 16.0) + 30.0;
+    let max = results
+        .iter()
+        .filter_map(|r| {
+            let port = find(results, "raw-port", r["payload"].as_str()?)?;
+            Some(num(Some(r), "rtt_p50_us") / num(Some(port), "rtt_p50_us"))
+        })
+        .filter(|x| x.is_finite())
+        .fold(1.0f64, f64::max);
+    let scale = (w - left - 80.0) / max;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="system-ui, sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="15" font-weight="600">Round-trip p50, relative to a raw MessagePort (1.0 = raw port; lower is better)</text>"#
+    );
+    let mut y = 44.0;
+    for payload in PAYLOADS {
+        s += &format!(
+            r#"<text x="10" y="{:.0}" font-weight="600">{payload}</text>"#,
+            y + 12.0
+        );
+        let port = find(results, "raw-port", payload);
+        for (i, c) in CONTENDERS.iter().enumerate() {
+            let ratio = num(find(results, c, payload), "rtt_p50_us") / num(port, "rtt_p50_us");
+            if ratio.is_finite() {
+                s += &format!(
+                    r#"<text x="{:.0}" y="{:.0}" text-anchor="end">{c}</text><rect x="{left}" y="{:.0}" width="{:.1}" height="{:.0}" fill="{}"/><text x="{:.1}" y="{:.0}">{ratio:.2}×</text>"#,
+                    left - 8.0,
+                    y + 13.0,
+                    y + 2.0,
+                    ratio * scale,
+                    row - 4.0,
+                    colors[i],
+                    left + ratio * scale + 6.0,
+                    y + 13.0,
+                );
+            }
+            y += row;
+        }
+        y += 16.0;
+    }
+    s += &format!(
+        r##"<line x1="{left}" y1="36" x2="{left}" y2="{:.0}" stroke="#333"/><line x1="{:.1}" y1="36" x2="{:.1}" y2="{:.0}" stroke="#2f6fed" stroke-dasharray="3 3"/></svg>"##,
+        y,
+        left + scale,
+        left + scale,
+        y
+    );
+    s
+}
