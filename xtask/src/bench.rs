@@ -162,21 +162,27 @@ pub fn bench(args: &[String]) -> Result {
 }
 
 fn collect_criterion(dir: &Path, into: &mut BTreeMap<String, f64>) {
-    for group in ["encode", "decode", "allowlist"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(group)) else {
+    // Criterion stores "encode/small" as target/criterion/encode_small/.
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((group, case)) = name.split_once('_') else {
             continue;
         };
-        for e in entries.flatten() {
-            let est = e.path().join("new").join("estimates.json");
-            let Ok(text) = std::fs::read_to_string(&est) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if let Some(ns) = v.pointer("/mean/point_estimate").and_then(Value::as_f64) {
-                into.insert(format!("{group}/{}", e.file_name().to_string_lossy()), ns);
-            }
+        if !["encode", "decode", "allowlist"].contains(&group) {
+            continue;
+        }
+        let est = e.path().join("new").join("estimates.json");
+        let Ok(text) = std::fs::read_to_string(&est) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        if let Some(ns) = v.pointer("/mean/point_estimate").and_then(Value::as_f64) {
+            into.insert(format!("{group}/{case}"), ns);
         }
     }
 }
