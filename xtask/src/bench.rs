@@ -339,7 +339,7 @@ fn write_reports(
 fn svg(results: &[Value]) -> String {
     let colors = ["#8a94a6", "#2f6fed", "#14804a", "#b27700", "#8a4fd8"];
     let (w, row, left) = (760.0, 18.0, 150.0);
-    let h = 40.0 + PAYLOADS.len() as f64 * (CONTENDERS.len() as f64 * row + 16.0) + 30.0;
+    let h = 40.0 + PAYLOADS.len() as f64 * (CONTENDERS.len() as f64 * row + 34.0) + 10.0;
     let max = results
         .iter()
         .filter_map(|r| {
@@ -358,6 +358,7 @@ fn svg(results: &[Value]) -> String {
             r#"<text x="10" y="{:.0}" font-weight="600">{payload}</text>"#,
             y + 12.0
         );
+        y += 18.0;
         let port = find(results, "raw-port", payload);
         for (i, c) in CONTENDERS.iter().enumerate() {
             let ratio = num(find(results, c, payload), "rtt_p50_us") / num(port, "rtt_p50_us");
