@@ -155,6 +155,8 @@ fn test() -> Result {
         "demo-parent",
         "-p",
         "demo-child",
+        "-p",
+        "bench-app",
         "--target",
         WASM_TARGET,
         "--",
