@@ -147,6 +147,18 @@ pub fn now_ms() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// The percent-decoded value of `?{name}=…` in the page's URL.
+pub fn query(name: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    let prefix = format!("{name}=");
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(prefix.as_str()))
+        .and_then(|v| js_sys::decode_uri_component(v).ok())
+        .map(String::from)
+}
+
 /// The `content` of `<meta name="{name}">`, where the server puts the
 /// origins this deployment allows.
 pub fn meta(name: &str) -> Option<String> {

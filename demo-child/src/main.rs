@@ -19,7 +19,7 @@ mod app {
     use std::cell::RefCell;
 
     use bus_web::{Allowlist, ConnectError, Connection, Options, RemoteError, Versions};
-    use demo_api::ui::{BusPanel, BusView, meta};
+    use demo_api::ui::{BusPanel, BusView, meta, query};
     use demo_api::{
         CART_CHANGED, CONFIRM, CartProblem, ECHO_BYTES, EMPTY_CART, HOST_INFO, PAID, QUOTE, Quote,
         RESIZE, Receipt, money, price,
@@ -37,13 +37,7 @@ mod app {
     /// `?versions=N` makes the widget speak only protocol version N (to show
     /// what an incompatible deployment looks like).
     fn versions_from_query() -> Option<Versions> {
-        let search = web_sys::window()?.location().search().ok()?;
-        let v: u16 = search
-            .trim_start_matches('?')
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("versions="))?
-            .parse()
-            .ok()?;
+        let v: u16 = query("versions")?.parse().ok()?;
         Some(Versions { min: v, max: v })
     }
 

@@ -18,7 +18,7 @@ mod app {
     use std::cell::RefCell;
 
     use bus_web::{Allowlist, Connection, Options};
-    use demo_api::ui::{BusPanel, BusView, follow_state, meta};
+    use demo_api::ui::{BusPanel, BusView, follow_state, meta, query};
     use demo_api::{CART_CHANGED, HOST_INFO, HostInfo, PAID, QUOTE, RESIZE, money, sample_cart};
     use leptos::html::Iframe;
     use leptos::prelude::*;
@@ -31,18 +31,6 @@ mod app {
 
     fn frame_conn() -> Option<Connection> {
         FRAME.with(|c| c.borrow().clone())
-    }
-
-    /// A `?name=value` of the page's URL.
-    fn query(name: &str) -> Option<String> {
-        let search = web_sys::window()?.location().search().ok()?;
-        let prefix = format!("{name}=");
-        search
-            .trim_start_matches('?')
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(prefix.as_str()))
-            .and_then(|v| js_sys::decode_uri_component(v).ok())
-            .map(String::from)
     }
 
     fn options() -> Result<Options, String> {

@@ -7,12 +7,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::Router;
-use playwright_rs::{LaunchOptions, Playwright};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 
 use crate::Error;
-use crate::browser::{CHROMIUM_FLAGS, check_driver, find_chromium};
+use crate::browser::launch_chromium;
 
 /// What one benchmark run produced.
 #[derive(Debug)]
@@ -36,22 +35,13 @@ async fn serve_dir(dir: &Path) -> Result<(u16, tokio::task::JoinHandle<()>), Err
 /// Serves `www` and runs the bench page in Chromium; `query` is appended to
 /// the page URL (e.g. `&batches=30`).
 pub fn run_browser_bench(www: &Path, query: &str) -> Result<BenchRun, Error> {
-    let chromium = find_chromium()?;
-    check_driver()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let (parent_port, parent) = serve_dir(www).await?;
         let (child_port, child) = serve_dir(www).await?;
-        let playwright = Playwright::launch()
-            .await
-            .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
-        let options = LaunchOptions::new()
-            .headless(true)
-            .executable_path(chromium.display().to_string())
-            .args(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect());
-        let browser = playwright.chromium().launch_with_options(options).await?;
+        let (_playwright, browser) = launch_chromium().await?;
         let version = browser.version().to_owned();
         let page = browser.new_page().await?;
         let url = format!(

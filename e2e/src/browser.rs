@@ -103,9 +103,30 @@ pub fn check_driver() -> Result<(), Error> {
     Ok(())
 }
 
+/// Starts the Playwright driver and launches Chromium headless with
+/// [`CHROMIUM_FLAGS`]; says what to install when either is missing.
+pub async fn launch_chromium() -> Result<(Playwright, Browser), Error> {
+    let chromium = find_chromium()?;
+    check_driver()?;
+    let playwright = Playwright::launch()
+        .await
+        .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
+    let options = LaunchOptions::new()
+        .headless(true)
+        .executable_path(chromium.display().to_string())
+        .args(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect());
+    let browser = playwright
+        .chromium()
+        .launch_with_options(options)
+        .await
+        .map_err(|e| format!("cannot launch {}: {e}", chromium.display()))?;
+    Ok((playwright, browser))
+}
+
 impl Suite {
     fn start() -> Result<Suite, Error> {
-        let chromium = find_chromium()?;
+        // Fail on a missing browser or driver before the long demo build.
+        find_chromium()?;
         check_driver()?;
         let dist = crate::bundle::build_demo(true)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -114,18 +135,7 @@ impl Suite {
             .build()?;
         let (servers, playwright, browser) = runtime.block_on(async {
             let servers = serve(&dist, Ports::ANY).await?;
-            let playwright = Playwright::launch()
-                .await
-                .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
-            let options = LaunchOptions::new()
-                .headless(true)
-                .executable_path(chromium.display().to_string())
-                .args(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect());
-            let browser = playwright
-                .chromium()
-                .launch_with_options(options)
-                .await
-                .map_err(|e| format!("cannot launch {}: {e}", chromium.display()))?;
+            let (playwright, browser) = launch_chromium().await?;
             Ok::<_, Error>((servers, playwright, browser))
         })?;
         let artifacts = crate::bundle::target_dir().join("e2e");

@@ -11,7 +11,7 @@ mod bench;
 
 use std::env;
 use std::io::{self, BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
@@ -63,8 +63,7 @@ commands:
 type Result<T = ()> = std::result::Result<T, String>;
 
 fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+    e2e::bundle::workspace_root()
 }
 
 fn cargo() -> Command {
@@ -274,9 +273,7 @@ fn find_on_path(names: &[&str]) -> Option<PathBuf> {
 }
 
 fn locate_browser() -> Option<Browser> {
-    let chromium = env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .or_else(|| find_on_path(&["chromium", "chromium-browser", "google-chrome"]))?;
+    let chromium = e2e::browser::find_chromium().ok()?;
     let chromedriver = env::var_os("CHROMEDRIVER")
         .map(PathBuf::from)
         .or_else(|| find_on_path(&["chromedriver"]))?;
