@@ -31,7 +31,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::bytes;
 use crate::error::RemoteError;
+pub use crate::version::{PROTOCOL_VERSION, Versions};
 
 /// First four bytes of every frame of this protocol.
 pub const NAMESPACE: [u8; 4] = *b"wbus";
@@ -39,11 +41,17 @@ pub const NAMESPACE: [u8; 4] = *b"wbus";
 /// Length of the fixed header before the body.
 pub const HEADER_LEN: usize = 22;
 
-/// The protocol version this build speaks natively.
-pub const PROTOCOL_VERSION: u16 = 1;
-
 /// Frames larger than this are refused by [`Envelope::decode`] (4 MiB).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most messages one frame may carry. A frame that declares more is
+/// refused whole before any of them is decoded, so the work and memory one
+/// frame can cause stay proportional to its size (a frame of a million
+/// one-byte `Ping`s would otherwise become a million queued answers).
+pub const MAX_MESSAGES_PER_FRAME: usize = 1024;
+
+/// The postcard index of [`Body::Messages`].
+const MESSAGES_TAG: u8 = 5;
 
 /// Identifies one session: 128 random bits chosen by the guest at handshake.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -82,40 +90,6 @@ pub struct Nonce(pub [u8; 16]);
 impl fmt::Debug for Nonce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Nonce({:02x}{:02x}…)", self.0[0], self.0[1])
-    }
-}
-
-/// An inclusive range of protocol versions a peer supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Versions {
-    /// Oldest supported version.
-    pub min: u16,
-    /// Newest supported version.
-    pub max: u16,
-}
-
-impl Versions {
-    /// What this build supports.
-    pub const CURRENT: Versions = Versions {
-        min: PROTOCOL_VERSION,
-        max: PROTOCOL_VERSION,
-    };
-
-    /// The highest version both ranges contain, if any.
-    pub fn negotiate(self, other: Versions) -> Option<u16> {
-        let hi = self.max.min(other.max);
-        let lo = self.min.max(other.min);
-        (hi >= lo && self.min <= self.max && other.min <= other.max).then_some(hi)
-    }
-}
-
-impl fmt::Display for Versions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.min == self.max {
-            write!(f, "v{}", self.min)
-        } else {
-            write!(f, "v{}..=v{}", self.min, self.max)
-        }
     }
 }
 
@@ -167,8 +141,9 @@ pub enum Body {
     /// Host to guest: the session is open. The binding attaches the private
     /// channel (a `MessagePort`) to this frame.
     Ready,
-    /// Session traffic, several messages coalesced into one frame.
-    Messages(Vec<Message>),
+    /// Session traffic, several messages coalesced into one frame (at most
+    /// [`MAX_MESSAGES_PER_FRAME`]).
+    Messages(#[serde(deserialize_with = "capped::deserialize")] Vec<Message>),
 }
 
 /// Why a handshake was refused.
@@ -250,6 +225,12 @@ pub enum DecodeError {
         /// The limit.
         max: usize,
     },
+    /// The frame carries more than [`MAX_MESSAGES_PER_FRAME`] messages;
+    /// refused before decoding any.
+    TooManyMessages {
+        /// How many it declares.
+        count: u64,
+    },
     /// Our namespace, but the body does not parse.
     Malformed(String),
 }
@@ -268,6 +249,10 @@ impl fmt::Display for DecodeError {
             DecodeError::TooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the {max}-byte limit")
             }
+            DecodeError::TooManyMessages { count } => write!(
+                f,
+                "frame carries {count} messages, more than the {MAX_MESSAGES_PER_FRAME} a frame may"
+            ),
             DecodeError::Malformed(why) => write!(f, "malformed frame: {why}"),
         }
     }
@@ -344,6 +329,12 @@ impl Envelope {
                 max: max_frame_bytes,
             });
         }
+        if let [MESSAGES_TAG, count @ ..] = rest {
+            let count = leading_varint(count);
+            if count > MAX_MESSAGES_PER_FRAME as u64 {
+                return Err(DecodeError::TooManyMessages { count });
+            }
+        }
         // Trailing bytes are what a newer minor version may append: ignored.
         let (body, _extensions) = postcard::take_from_bytes::<Body>(rest)
             .map_err(|e| DecodeError::Malformed(e.to_string()))?;
@@ -355,62 +346,57 @@ impl Envelope {
     }
 }
 
-/// Serde adapter: byte vectors as one length-prefixed blob instead of a
-/// sequence of numbers.
-pub(crate) mod bytes {
+/// The unsigned LEB128 varint at the start of `bytes` (postcard's length
+/// prefix), saturating; a truncated one reads as what it has so far, and the
+/// decoder then reports the frame as malformed.
+fn leading_varint(bytes: &[u8]) -> u64 {
+    let mut value: u64 = 0;
+    for (i, b) in bytes.iter().take(10).enumerate() {
+        let part = u64::from(b & 0x7f);
+        value = value.saturating_add(part.checked_shl(7 * i as u32).unwrap_or(u64::MAX));
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    value
+}
+
+/// Deserializes the messages of a frame, stopping past the cap even if a
+/// length prefix lied (the prefix is checked before decoding as well).
+mod capped {
     use std::fmt;
 
+    use serde::Deserializer;
     use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
+    use super::{MAX_MESSAGES_PER_FRAME, Message};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Message>, D::Error> {
+        d.deserialize_seq(Capped)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        d.deserialize_byte_buf(BytesVisitor)
-    }
+    struct Capped;
 
-    struct BytesVisitor;
-
-    impl<'de> Visitor<'de> for BytesVisitor {
-        type Value = Vec<u8>;
+    impl<'de> Visitor<'de> for Capped {
+        type Value = Vec<Message>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("bytes")
+            write!(f, "at most {MAX_MESSAGES_PER_FRAME} messages")
         }
 
-        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
-        }
-
-        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-            // Cap the up-front allocation: the hint comes from untrusted input.
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(b) = seq.next_element()? {
-                out.push(b);
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Message>, A::Error> {
+            let hint = seq.size_hint().unwrap_or(0);
+            if hint > MAX_MESSAGES_PER_FRAME {
+                return Err(A::Error::custom("too many messages"));
+            }
+            let mut out = Vec::with_capacity(hint);
+            while let Some(m) = seq.next_element()? {
+                if out.len() == MAX_MESSAGES_PER_FRAME {
+                    return Err(A::Error::custom("too many messages"));
+                }
+                out.push(m);
             }
             Ok(out)
-        }
-    }
-
-    /// The same for `Option<Vec<u8>>`.
-    pub mod option {
-        use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-        #[derive(Serialize, Deserialize)]
-        struct Wrap(#[serde(with = "super")] Vec<u8>);
-
-        pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-            v.as_ref().map(|b| Wrap(b.clone())).serialize(s)
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-            Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{Versions, bytes};
-use crate::typed::{CodecError, decode, encode};
+use crate::codec::{CodecError, bytes, decode, encode};
+use crate::version::Versions;
 
 /// An error returned by the peer's handler: a code, a message and optional
 /// typed data.
@@ -20,7 +20,7 @@ use crate::typed::{CodecError, decode, encode};
 ///
 /// let err = RemoteError::new(402, "card declined").with_data(&Declined { retry_in_s: 30 })?;
 /// assert_eq!(err.data_as::<Declined>(), Some(Ok(Declined { retry_in_s: 30 })));
-/// # Ok::<(), bus_core::typed::CodecError>(())
+/// # Ok::<(), bus_core::CodecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteError {
@@ -98,8 +98,11 @@ pub enum CloseReason {
     Local(String),
     /// The peer sent `close`.
     Remote(String),
-    /// No handshake completed in time.
+    /// The first handshake did not complete in time.
     HandshakeTimeout(Duration),
+    /// After a session ended, no new one began within
+    /// `Config::reconnect_timeout`.
+    ReconnectTimeout(Duration),
     /// The two sides share no protocol version.
     VersionMismatch {
         /// What this side supports.
@@ -107,10 +110,6 @@ pub enum CloseReason {
         /// What the peer supports.
         remote: Versions,
     },
-    /// The peer stopped answering heartbeats.
-    HeartbeatTimeout(Duration),
-    /// The peer window now shows a document from an origin that is not allowed.
-    PeerNavigated(String),
     /// The peer window was closed or removed.
     PeerGone,
     /// No secure random numbers were available for a session nonce.
@@ -131,21 +130,55 @@ impl fmt::Display for CloseReason {
                 f,
                 "protocol version mismatch: this side supports {local}, the peer supports {remote}; upgrade the older side"
             ),
-            CloseReason::HeartbeatTimeout(d) => {
-                write!(
-                    f,
-                    "the peer did not answer for {} ms (heartbeat)",
-                    d.as_millis()
-                )
-            }
-            CloseReason::PeerNavigated(o) => {
-                write!(
-                    f,
-                    "the peer window navigated to {o:?}, which is not in the allowlist"
-                )
-            }
+            CloseReason::ReconnectTimeout(d) => write!(
+                f,
+                "no new session within {} ms of the last one ending; raise Config::reconnect_timeout or leave it unlimited",
+                d.as_millis()
+            ),
             CloseReason::PeerGone => f.write_str("the peer window was closed or removed"),
             CloseReason::NoEntropy => f.write_str("no secure random source for the session nonce"),
+        }
+    }
+}
+
+impl std::error::Error for CloseReason {}
+
+/// Why a session ended while the connection goes on: the engine waits for
+/// the peer to come back and starts a new handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionEnd {
+    /// A new document in the peer window knocked (a reload).
+    PeerReloaded,
+    /// The host greeted anew (it reloaded or lost the session).
+    PeerRestarted,
+    /// The peer window changed documents and the old one did not answer the
+    /// probe.
+    PeerSilent,
+    /// The peer stopped answering heartbeats.
+    HeartbeatTimeout(Duration),
+    /// The peer window now shows a document from an origin this connection
+    /// does not talk to. Only a knock from an allowed origin resumes.
+    PeerNavigated(String),
+}
+
+impl fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionEnd::PeerReloaded => f.write_str("the peer window reloaded"),
+            SessionEnd::PeerRestarted => f.write_str("the peer started a new session"),
+            SessionEnd::PeerSilent => {
+                f.write_str("the peer window changed documents and the old one is gone")
+            }
+            SessionEnd::HeartbeatTimeout(d) => write!(
+                f,
+                "the peer did not answer for {} ms (heartbeat)",
+                d.as_millis()
+            ),
+            SessionEnd::PeerNavigated(o) => write!(
+                f,
+                "the peer window navigated to {o:?}, which this connection does not talk to; waiting for an allowed document"
+            ),
         }
     }
 }

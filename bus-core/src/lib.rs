@@ -5,6 +5,7 @@
 //!
 //! - [`origin`]: the [`Allowlist`] of origins allowed to talk to us.
 //! - [`envelope`]: the versioned wire format, [`Envelope`].
+//! - [`codec`] and [`version`]: postcard payloads; protocol versions.
 //! - [`engine`]: the protocol state machine, [`Engine`]: handshake, calls,
 //!   replies, events, deadlines, cancellation, heartbeats, close, limits.
 //! - [`typed`]: [`Method`] and [`Topic`] descriptors and a [`Router`].
@@ -28,6 +29,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod engine;
 pub mod entropy;
 pub mod envelope;
@@ -36,20 +38,23 @@ pub mod error;
 pub mod memory;
 pub mod origin;
 pub mod typed;
+pub mod version;
 
+pub use codec::CodecError;
 pub use engine::{
-    CallId, Channel, Config, ConfigError, Delivery, Engine, Heartbeat, Limits, RejectReason,
-    Rejection, RequestId, Role, Route, SourceId, State, Stats, Transmit,
+    CallId, Channel, Config, ConfigError, Delivery, Engine, FrameSource, Heartbeat, Limits,
+    Received, RejectReason, Rejection, RequestId, Role, Route, SourceId, State, Stats, Transmit,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use entropy::SystemEntropy;
 pub use entropy::{Entropy, EntropyError};
-pub use envelope::{DecodeError, Envelope, PROTOCOL_VERSION, Versions};
-pub use error::{CallError, CloseReason, RemoteError};
+pub use envelope::{DecodeError, Envelope, MAX_MESSAGES_PER_FRAME};
+pub use error::{CallError, CloseReason, RemoteError, SessionEnd};
 #[cfg(not(target_arch = "wasm32"))]
 pub use memory::{MemoryPair, Side};
 pub use origin::{Allowlist, OriginError};
-pub use typed::{CodecError, Method, Router, Topic};
+pub use typed::{Method, Router, Topic, method_not_found};
+pub use version::{PROTOCOL_VERSION, Versions};
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -5,9 +5,12 @@
 //! [`connect`](MemoryPair::connect), then [`call`](MemoryPair::call). Time
 //! moves only when you [`advance`](MemoryPair::advance) it.
 //!
-//! It behaves like the browser where it matters: a window frame reaches the
-//! other side only if its targetOrigin is that side's origin (or `"*"`), and
-//! arrives labelled with the sender's origin and [`SourceId::PEER`].
+//! It behaves like the browser binding where it matters: a window frame
+//! reaches the other side only if its targetOrigin is that side's origin (or
+//! `"*"`), and arrives labelled with the sender's origin and
+//! [`SourceId::PEER`]; a port frame arrives only once the receiver adopted
+//! the port (as the engine said, [`Received::adopt_port`]) and until its
+//! session ends.
 //!
 //! ```
 //! use std::time::Duration;
@@ -29,7 +32,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::engine::{
-    CallId, Channel, Config, ConfigError, Delivery, Engine, Role, Route, SourceId, Transmit,
+    CallId, Channel, Config, ConfigError, Delivery, Engine, Received, Role, Route, SourceId, State,
+    Transmit,
 };
 use crate::entropy::SystemEntropy;
 use crate::error::CallError;
@@ -71,6 +75,8 @@ pub struct MemoryPair {
     now: Duration,
     auto_serve: PerSide<bool>,
     link_up: bool,
+    /// Whether each side holds its end of the private port.
+    ports: PerSide<bool>,
     logs: PerSide<Vec<Delivery>>,
     wire: Vec<(Side, Transmit)>,
 }
@@ -123,6 +129,7 @@ impl MemoryPair {
                 guest: true,
             },
             link_up: true,
+            ports: PerSide::default(),
             logs: PerSide::default(),
             wire: Vec::new(),
         })
@@ -212,11 +219,20 @@ impl MemoryPair {
     }
 
     /// Hands `bytes` to `side` as if they arrived on `channel`, then pumps.
-    /// For tests that play a third party.
+    /// For tests that play a third party. A port the engine adopts this way
+    /// becomes `side`'s port ([`MemoryPair::has_port`]).
     pub fn inject(&mut self, side: Side, channel: Channel<'_>, bytes: &[u8]) {
         let now = self.now;
-        self.engine(side).handle_frame(now, channel, bytes);
+        let received: Received = self.engine(side).handle_frame(now, channel, bytes);
+        if received.adopt_port {
+            *self.ports.get_mut(side) = true;
+        }
         self.pump();
+    }
+
+    /// Whether `side` holds its end of the private port.
+    pub fn has_port(&self, side: Side) -> bool {
+        *self.ports.get(side)
     }
 
     /// Every frame sent so far, with its sender, in order.
@@ -282,7 +298,10 @@ impl MemoryPair {
         let to = from.other();
         let now = self.now;
         let sender_origin = self.origin(from).to_owned();
-        match &t.route {
+        if t.attach_port {
+            *self.ports.get_mut(from) = true;
+        }
+        let received = match &t.route {
             Route::Window { target_origin } => {
                 // The browser drops a message whose targetOrigin is not the receiver's origin.
                 if target_origin != "*" && target_origin != self.origin(to) {
@@ -291,10 +310,19 @@ impl MemoryPair {
                 let channel = Channel::Window {
                     origin: &sender_origin,
                     source: SourceId::PEER,
+                    with_port: t.attach_port,
                 };
-                self.engine(to).handle_frame(now, channel, &t.bytes);
+                self.engine(to)
+                    .handle_frame(now, channel, t.bytes.as_slice())
             }
-            Route::Port => self.engine(to).handle_frame(now, Channel::Port, &t.bytes),
+            // Nothing arrives on a port the receiver does not hold.
+            Route::Port if !*self.ports.get(to) => return,
+            Route::Port => self
+                .engine(to)
+                .handle_frame(now, Channel::Port, t.bytes.as_slice()),
+        };
+        if received.adopt_port {
+            *self.ports.get_mut(to) = true;
         }
     }
 
@@ -302,6 +330,10 @@ impl MemoryPair {
         let mut any = false;
         while let Some(d) = self.engine(side).poll_delivery() {
             any = true;
+            // A session's port is closed when the session ends.
+            if let Delivery::State(State::Reconnecting(_) | State::Closed(_)) = &d {
+                *self.ports.get_mut(side) = false;
+            }
             match d {
                 Delivery::Request {
                     id,

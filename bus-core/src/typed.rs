@@ -31,33 +31,8 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use crate::codec::{CodecError, decode, encode};
 use crate::error::RemoteError;
-
-/// A value could not be encoded or decoded with postcard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodecError(String);
-
-impl fmt::Display for CodecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "payload does not match the expected type ({}); are both sides built from the same method declarations?",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for CodecError {}
-
-/// Encodes a value with postcard.
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    postcard::to_allocvec(value).map_err(|e| CodecError(e.to_string()))
-}
-
-/// Decodes a value with postcard.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    postcard::from_bytes(bytes).map_err(|e| CodecError(e.to_string()))
-}
 
 /// A remote method: its wire name plus request and response types.
 pub struct Method<Req, Resp> {
@@ -101,6 +76,36 @@ impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Meth
     pub fn decode_response(&self, bytes: &[u8]) -> Result<Resp, CodecError> {
         decode(bytes)
     }
+}
+
+/// The handler adapter: how any server of a [`Method`] (the synchronous
+/// [`Router`], bus-web's async `serve`) turns bytes into a typed request and
+/// a typed result back into bytes, with the same errors everywhere.
+impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Method<Req, Resp> {
+    /// Decodes a request for a handler; a request that does not decode is the
+    /// caller's fault: [`RemoteError::BAD_REQUEST`].
+    pub fn accept_request(&self, bytes: &[u8]) -> Result<Req, RemoteError> {
+        self.decode_request(bytes)
+            .map_err(|e| RemoteError::new(RemoteError::BAD_REQUEST, format!("{}: {e}", self.name)))
+    }
+
+    /// Encodes a handler's result for the reply; a response that does not
+    /// encode is the callee's fault: [`RemoteError::INTERNAL`].
+    pub fn finish_response(
+        &self,
+        result: Result<Resp, RemoteError>,
+    ) -> Result<Vec<u8>, RemoteError> {
+        self.encode_response(&result?)
+            .map_err(|e| RemoteError::new(RemoteError::INTERNAL, format!("{}: {e}", self.name)))
+    }
+}
+
+/// The error for a call to a method nobody serves.
+pub fn method_not_found(method: &str) -> RemoteError {
+    RemoteError::new(
+        RemoteError::METHOD_NOT_FOUND,
+        format!("no handler for method {method:?}"),
+    )
 }
 
 impl<Req, Resp> Clone for Method<Req, Resp> {
@@ -195,17 +200,11 @@ impl Router {
         Resp: Serialize + DeserializeOwned + 'static,
         F: FnMut(Req) -> Result<Resp, RemoteError> + 'static,
     {
-        let name = method.name();
         self.handlers.insert(
-            name,
+            method.name(),
             Box::new(move |bytes| {
-                let req = method.decode_request(bytes).map_err(|e| {
-                    RemoteError::new(RemoteError::BAD_REQUEST, format!("{name}: {e}"))
-                })?;
-                let resp = handler(req)?;
-                method
-                    .encode_response(&resp)
-                    .map_err(|e| RemoteError::new(RemoteError::INTERNAL, format!("{name}: {e}")))
+                let req = method.accept_request(bytes)?;
+                method.finish_response(handler(req))
             }),
         );
         self
@@ -220,10 +219,7 @@ impl Router {
     pub fn dispatch(&mut self, method: &str, payload: &[u8]) -> Result<Vec<u8>, RemoteError> {
         match self.handlers.get_mut(method) {
             Some(h) => h(payload),
-            None => Err(RemoteError::new(
-                RemoteError::METHOD_NOT_FOUND,
-                format!("no handler for method {method:?}"),
-            )),
+            None => Err(method_not_found(method)),
         }
     }
 }

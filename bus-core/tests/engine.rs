@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use bus_core::envelope::{Body, Envelope, Message, Nonce, Outcome, SessionId};
+use bus_core::envelope::{Body, Envelope, HEADER_LEN, Message, Nonce, Outcome, SessionId};
 use bus_core::{
     Allowlist, CallError, Channel, CloseReason, Config, ConfigError, Delivery, Engine, Heartbeat,
-    MemoryPair, Method, RejectReason, RemoteError, Role, Route, Side, SourceId, State,
+    MemoryPair, Method, RejectReason, RemoteError, Role, Route, SessionEnd, Side, SourceId, State,
     SystemEntropy, Topic, Versions,
 };
 use serde::{Deserialize, Serialize};
@@ -92,6 +92,7 @@ fn window(origin: &str) -> Channel<'_> {
     Channel::Window {
         origin,
         source: SourceId::PEER,
+        with_port: false,
     }
 }
 
@@ -531,7 +532,7 @@ fn heartbeat_keeps_a_healthy_idle_session_open() {
 }
 
 #[test]
-fn heartbeat_loss_closes_and_fails_pending_calls() {
+fn heartbeat_loss_ends_the_session_fails_pending_calls_and_reconnects() {
     let mut pair = with_heartbeat();
     let call = pair
         .host
@@ -539,12 +540,18 @@ fn heartbeat_loss_closes_and_fails_pending_calls() {
         .unwrap();
     pair.set_link_up(false);
     pair.advance(Duration::from_secs(4));
-    let reason = CloseReason::HeartbeatTimeout(Duration::from_secs(3));
-    assert_eq!(pair.host.state(), State::Closed(reason.clone()));
+    let why = SessionEnd::HeartbeatTimeout(Duration::from_secs(3));
+    assert_eq!(pair.host.state(), State::Reconnecting(why));
     assert_eq!(
         pair.reply(Side::Host, call),
-        Some(Err(CallError::Closed(reason)))
+        Some(Err(CallError::Disconnected))
     );
+    // Minutes later the link heals: the same documents find each other again.
+    pair.advance(Duration::from_secs(300));
+    pair.set_link_up(true);
+    pair.advance(Duration::from_secs(3));
+    assert!(pair.host.state().is_connected(), "{:?}", pair.host.state());
+    assert_eq!(pair.call(Side::Host, &ECHO, &3), Ok(3));
 }
 
 #[test]
@@ -590,7 +597,9 @@ fn peer_reload_fails_pending_calls_fast_then_reconnects() {
     );
     assert!(
         pair.deliveries(Side::Host)
-            .contains(&Delivery::State(State::Reconnecting))
+            .contains(&Delivery::State(State::Reconnecting(
+                SessionEnd::PeerReloaded
+            )))
     );
     assert!(pair.host.state().is_connected());
     assert_eq!(pair.call(Side::Host, &ECHO, &5), Ok(5));
@@ -605,7 +614,10 @@ fn load_event_with_a_silent_peer_ends_the_session_after_the_probe() {
     pair.advance(Duration::from_millis(999));
     assert!(pair.host.state().is_connected());
     pair.advance(Duration::from_millis(1));
-    assert_eq!(pair.host.state(), State::Reconnecting);
+    assert_eq!(
+        pair.host.state(),
+        State::Reconnecting(SessionEnd::PeerSilent)
+    );
     assert_eq!(
         pair.reply(Side::Host, call),
         Some(Err(CallError::Disconnected))
@@ -645,24 +657,65 @@ fn reload_reconnects_when_the_host_waits_for_knocks() {
     assert_eq!(pair.call(Side::Host, &ECHO, &9), Ok(9));
 }
 
-#[test]
-fn peer_navigating_to_disallowed_origin_closes_with_that_reason() {
-    let mut pair = connected();
-    let call = pair.host.call_method(pair.now(), &ECHO, &1, None).unwrap();
-    let knock = Envelope::handshake(
+fn knock() -> Vec<u8> {
+    Envelope::handshake(
         1,
         Body::Knock {
             versions: Versions::CURRENT,
         },
     )
     .encode()
-    .unwrap();
-    pair.inject(Side::Host, window(EVIL), &knock);
-    let reason = CloseReason::PeerNavigated(EVIL.into());
-    assert_eq!(pair.host.state(), State::Closed(reason.clone()));
+    .unwrap()
+}
+
+#[test]
+fn peer_navigating_to_disallowed_origin_ends_the_session_not_the_connection() {
+    let mut pair = connected();
+    let call = pair.host.call_method(pair.now(), &ECHO, &1, None).unwrap();
+    pair.inject(Side::Host, window(EVIL), &knock());
+    let why = SessionEnd::PeerNavigated(EVIL.into());
+    assert_eq!(pair.host.state(), State::Reconnecting(why.clone()));
+    assert!(
+        pair.deliveries(Side::Host)
+            .contains(&Delivery::State(State::Reconnecting(why)))
+    );
     assert_eq!(
         pair.reply(Side::Host, call),
-        Some(Err(CallError::Closed(reason)))
+        Some(Err(CallError::Disconnected))
+    );
+    assert!(!pair.has_port(Side::Host), "the session's port is dropped");
+    // Only a knock from an allowed origin resumes; nothing is sent meanwhile.
+    let sent = pair.wire().len();
+    pair.advance(Duration::from_secs(600));
+    assert_eq!(
+        pair.wire().len(),
+        sent,
+        "the host greeted a foreign document"
+    );
+    assert!(matches!(pair.host.state(), State::Reconnecting(_)));
+    pair.guest = Engine::new(MemoryPair::default_configs().1, SystemEntropy).unwrap();
+    pair.guest.connect(pair.now());
+    pair.pump();
+    assert!(pair.host.state().is_connected(), "{:?}", pair.host.state());
+    assert_eq!(pair.call(Side::Host, &ECHO, &7), Ok(7));
+}
+
+#[test]
+fn garbage_from_the_peer_window_at_a_disallowed_origin_ends_nothing() {
+    let mut pair = connected();
+    let mut junk = knock();
+    junk.truncate(HEADER_LEN + 1);
+    junk.push(0xff);
+    pair.inject(Side::Host, window(EVIL), &junk);
+    let big = frame(SessionId::NONE, vec![Message::Ping; 200]);
+    pair.inject(Side::Host, window(EVIL), &big);
+    assert!(pair.host.state().is_connected());
+    assert_eq!(
+        rejections(&pair, Side::Host),
+        vec![
+            RejectReason::DisallowedOrigin,
+            RejectReason::DisallowedOrigin
+        ]
     );
 }
 
@@ -698,6 +751,7 @@ fn frame_from_disallowed_origin_is_rejected_and_reported() {
         Channel::Window {
             origin: EVIL,
             source: OTHER_WINDOW,
+            with_port: false,
         },
         &spoof,
     );
@@ -739,6 +793,7 @@ fn same_origin_impostor_window_is_rejected() {
     let impostor = Channel::Window {
         origin: MemoryPair::HOST_ORIGIN,
         source: OTHER_WINDOW,
+        with_port: false,
     };
     pair.inject(Side::Guest, impostor, &spoof);
     assert_eq!(
@@ -767,6 +822,7 @@ fn third_party_hello_cannot_take_over_a_session() {
         Channel::Window {
             origin: MemoryPair::HOST_ORIGIN,
             source: OTHER_WINDOW,
+            with_port: false,
         },
         &hello,
     );
@@ -775,6 +831,7 @@ fn third_party_hello_cannot_take_over_a_session() {
         Channel::Window {
             origin: EVIL,
             source: OTHER_WINDOW,
+            with_port: false,
         },
         &hello,
     );
@@ -970,9 +1027,10 @@ fn flood_of_rejections_is_counted_but_reports_stay_bounded() {
     let rogue = Channel::Window {
         origin: EVIL,
         source: OTHER_WINDOW,
+        with_port: false,
     };
     for _ in 0..10_000 {
-        pair.guest.handle_frame(pair.now(), rogue, &hello);
+        let _ = pair.guest.handle_frame(pair.now(), rogue, &hello);
     }
     let mut reported = 0;
     while pair.guest.poll_delivery().is_some() {
@@ -1055,4 +1113,306 @@ fn large_payload_round_trips_within_the_limit() {
     let mut expected = data.clone();
     expected.reverse();
     assert_eq!(pair.call(Side::Host, &BLOB, &data), Ok(expected));
+}
+
+// ---- hardening: each finding of the audit, at the engine level ----
+
+#[test]
+fn host_keeps_waiting_for_a_peer_away_longer_than_the_handshake_timeout() {
+    let (mut host, guest_cfg) = MemoryPair::default_configs();
+    host.wait_for_knock = true;
+    let mut pair = MemoryPair::with_configs(host, guest_cfg.clone()).unwrap();
+    serve(&mut pair);
+    pair.connect();
+    // The frame navigates away (its old document is gone, silently)...
+    pair.set_link_up(false);
+    pair.host.verify_peer(pair.now());
+    pair.advance(Duration::from_secs(2));
+    assert_eq!(
+        pair.host.state(),
+        State::Reconnecting(SessionEnd::PeerSilent)
+    );
+    // ...for far longer than the 10 s handshake timeout...
+    pair.advance(Duration::from_secs(15 * 60));
+    assert_eq!(
+        pair.host.state(),
+        State::Reconnecting(SessionEnd::PeerSilent)
+    );
+    // ...and comes back: its new document knocks, and calls work again.
+    pair.set_link_up(true);
+    pair.guest = Engine::new(guest_cfg, SystemEntropy).unwrap();
+    pair.guest.connect(pair.now());
+    pair.pump();
+    assert!(pair.host.state().is_connected(), "{:?}", pair.host.state());
+    assert_eq!(pair.call(Side::Host, &ECHO, &15), Ok(15));
+}
+
+#[test]
+fn reconnect_timeout_when_set_closes_with_its_own_reason() {
+    let (mut host, guest) = MemoryPair::default_configs();
+    host.reconnect_timeout = Some(Duration::from_secs(60));
+    let mut pair = MemoryPair::with_configs(host, guest).unwrap();
+    pair.connect();
+    pair.set_link_up(false);
+    pair.host.verify_peer(pair.now());
+    pair.advance(Duration::from_secs(30));
+    assert!(matches!(pair.host.state(), State::Reconnecting(_)));
+    pair.advance(Duration::from_secs(40));
+    let reason = CloseReason::ReconnectTimeout(Duration::from_secs(60));
+    assert_eq!(pair.host.state(), State::Closed(reason.clone()));
+    assert!(reason.to_string().contains("reconnect_timeout"));
+}
+
+#[test]
+fn session_frame_on_the_window_after_the_port_hand_over_is_refused() {
+    let mut pair = connected();
+    pair.set_auto_serve(Side::Guest, false);
+    let sid = session_id(&pair);
+    let call = frame(
+        sid,
+        vec![Message::Call {
+            id: 99,
+            method: ECHO.name().into(),
+            payload: ECHO.encode_request(&1).unwrap(),
+            timeout_ms: None,
+        }],
+    );
+    pair.inject(Side::Guest, window(MemoryPair::HOST_ORIGIN), &call);
+    assert!(
+        !pair
+            .deliveries(Side::Guest)
+            .iter()
+            .any(|d| matches!(d, Delivery::Request { .. }))
+    );
+    assert!(matches!(
+        rejections(&pair, Side::Guest).as_slice(),
+        [RejectReason::Unexpected(what)] if what.contains("private port")
+    ));
+}
+
+#[test]
+fn host_with_a_two_origin_allowlist_binds_to_its_iframes_origin() {
+    const B: &str = "https://b.example";
+    let allow = Allowlist::new([MemoryPair::GUEST_ORIGIN, B]).unwrap();
+    let mut host = Config::new(Role::Host, allow).with_peer_origin(MemoryPair::GUEST_ORIGIN);
+    host.wait_for_knock = true;
+    let mut engine = Engine::new(host, SystemEntropy).unwrap();
+    engine.connect(Duration::ZERO);
+    // The peer window now shows B (allowed by the list, but not what was embedded).
+    let _ = engine.handle_frame(Duration::ZERO, window(B), knock().as_slice());
+    let mut sent = Vec::new();
+    while let Some(t) = engine.poll_transmit() {
+        sent.push(t);
+    }
+    assert!(sent.is_empty(), "the host greeted {B}: {sent:?}");
+    assert_eq!(
+        engine.stats().rejected_by.get("disallowed-origin"),
+        Some(&1)
+    );
+    // Its own origin is greeted.
+    let _ = engine.handle_frame(
+        Duration::ZERO,
+        window(MemoryPair::GUEST_ORIGIN),
+        knock().as_slice(),
+    );
+    let hello = engine.poll_transmit().unwrap();
+    assert_eq!(hello.target_origin(), Some(MemoryPair::GUEST_ORIGIN));
+}
+
+#[test]
+fn a_port_is_adopted_only_with_an_accepted_ready() {
+    let (host_cfg, guest_cfg) = MemoryPair::default_configs();
+    let mut host = Engine::new(host_cfg, SystemEntropy).unwrap();
+    let mut guest = Engine::new(guest_cfg, SystemEntropy).unwrap();
+    let now = Duration::ZERO;
+    host.connect(now);
+    guest.connect(now);
+    let host_win = |with_port| Channel::Window {
+        origin: MemoryPair::HOST_ORIGIN,
+        source: SourceId::PEER,
+        with_port,
+    };
+    let guest_win = Channel::Window {
+        origin: MemoryPair::GUEST_ORIGIN,
+        source: SourceId::PEER,
+        with_port: false,
+    };
+    let hello = host.poll_transmit().unwrap();
+    // A port riding on a hello is not adopted.
+    assert!(
+        !guest
+            .handle_frame(now, host_win(true), &hello.bytes)
+            .adopt_port
+    );
+    while let Some(t) = guest.poll_transmit() {
+        let _ = host.handle_frame(now, guest_win, &t.bytes);
+    }
+    let ready = std::iter::from_fn(|| host.poll_transmit())
+        .find(|t| t.attach_port)
+        .unwrap();
+    // A ready that lost its port is refused, and the guest stays unconnected.
+    assert!(
+        !guest
+            .handle_frame(now, host_win(false), &ready.bytes)
+            .adopt_port
+    );
+    assert!(!guest.state().is_connected());
+    assert!(
+        guest
+            .handle_frame(now, host_win(true), &ready.bytes)
+            .adopt_port
+    );
+    assert!(guest.state().is_connected());
+}
+
+#[test]
+fn the_callers_deadline_crosses_the_wire_and_cancels_the_served_call() {
+    let mut pair = connected();
+    pair.set_auto_serve(Side::Guest, false);
+    let _call = pair
+        .host
+        .call_method(pair.now(), &ECHO, &1, Some(Duration::from_millis(500)))
+        .unwrap();
+    pair.pump();
+    assert_eq!(pair.guest.serving_calls(), 1);
+    let id = pair
+        .deliveries(Side::Guest)
+        .iter()
+        .find_map(|d| match d {
+            Delivery::Request { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    // Cut the link: the cancel cannot arrive, the guest's own clock does it.
+    pair.set_link_up(false);
+    pair.advance(Duration::from_millis(499));
+    assert_eq!(pair.guest.serving_calls(), 1);
+    pair.advance(Duration::from_millis(1));
+    assert_eq!(pair.guest.serving_calls(), 0);
+    assert!(
+        pair.deliveries(Side::Guest)
+            .contains(&Delivery::Cancelled(id))
+    );
+    assert!(
+        !pair.guest.reply(id, Ok(vec![1])),
+        "a reply after the deadline goes nowhere"
+    );
+}
+
+#[test]
+fn inbound_call_bound_counts_live_calls_and_overloaded_answers_are_bounded() {
+    let (host, mut guest) = MemoryPair::default_configs();
+    guest.limits.max_inbound_calls = 2;
+    guest.limits.max_queued_messages = 8;
+    let mut pair = MemoryPair::with_configs(host, guest).unwrap();
+    pair.set_auto_serve(Side::Guest, false);
+    pair.connect();
+    let sid = session_id(&pair);
+    let calls: Vec<Message> = (1..=1000)
+        .map(|id| Message::Call {
+            id,
+            method: "slow".into(),
+            payload: vec![],
+            timeout_ms: None,
+        })
+        .collect();
+    let bytes = frame(sid, calls);
+    let now = pair.now();
+    let _ = pair.guest.handle_frame(now, Channel::Port, &bytes);
+    assert_eq!(pair.guest.serving_calls(), 2);
+    // 998 calls over the bound: 8 OVERLOADED answers fit the queue, the rest are shed.
+    assert_eq!(pair.guest.stats().shed, 990);
+    let mut messages = 0;
+    while let Some(t) = pair.guest.poll_transmit() {
+        if let Ok(Envelope {
+            body: Body::Messages(m),
+            ..
+        }) = Envelope::decode(&t.bytes)
+        {
+            messages += m.len();
+        }
+    }
+    assert_eq!(messages, 8);
+}
+
+#[test]
+fn pings_in_one_frame_get_one_pong() {
+    let mut pair = connected();
+    let sid = session_id(&pair);
+    let pings = frame(sid, vec![Message::Ping; bus_core::MAX_MESSAGES_PER_FRAME]);
+    let now = pair.now();
+    let _ = pair.guest.handle_frame(now, Channel::Port, &pings);
+    let t = pair.guest.poll_transmit().unwrap();
+    assert_eq!(
+        Envelope::decode(&t.bytes).unwrap().body,
+        Body::Messages(vec![Message::Pong])
+    );
+    assert!(pair.guest.poll_transmit().is_none());
+}
+
+#[test]
+fn frame_over_the_message_cap_is_rejected_whole() {
+    let mut pair = connected();
+    pair.set_auto_serve(Side::Guest, false);
+    let sid = session_id(&pair);
+    let mut messages = vec![Message::Ping; bus_core::MAX_MESSAGES_PER_FRAME];
+    messages.push(Message::Event {
+        topic: "sneaky".into(),
+        payload: vec![],
+    });
+    pair.inject(Side::Guest, Channel::Port, &frame(sid, messages));
+    assert_eq!(
+        rejections(&pair, Side::Guest),
+        vec![RejectReason::TooManyMessages { count: 1025 }]
+    );
+    assert!(
+        !pair
+            .deliveries(Side::Guest)
+            .iter()
+            .any(|d| matches!(d, Delivery::Event { .. }))
+    );
+}
+
+#[test]
+fn zero_or_absurd_durations_are_refused_with_what_to_write() {
+    let base = || MemoryPair::default_configs().0;
+    let mut c = base();
+    c.handshake_timeout = Duration::ZERO;
+    let e = Engine::new(c, SystemEntropy).unwrap_err();
+    assert!(matches!(
+        e,
+        ConfigError::Duration {
+            name: "handshake_timeout",
+            ..
+        }
+    ));
+    assert!(e.to_string().contains("Duration::from_secs"), "{e}");
+    let mut c = base();
+    c.call_timeout = Duration::from_secs(30 * 24 * 3600);
+    assert!(matches!(
+        Engine::new(c, SystemEntropy),
+        Err(ConfigError::Duration {
+            name: "call_timeout",
+            ..
+        })
+    ));
+    let mut c = base();
+    c.reconnect_timeout = Some(Duration::ZERO);
+    assert!(Engine::new(c, SystemEntropy).is_err());
+    let mut c = base();
+    c.probe_timeout = Duration::MAX;
+    assert!(Engine::new(c, SystemEntropy).is_err());
+}
+
+#[test]
+fn time_near_the_end_of_duration_saturates_instead_of_panicking() {
+    let mut pair = connected();
+    let late = Duration::MAX - Duration::from_secs(1);
+    pair.host
+        .call_method(late, &ECHO, &1, Some(Duration::from_secs(3600)))
+        .unwrap();
+    pair.host.verify_peer(late);
+    pair.host.handle_timeout(late);
+    pair.host.handle_timeout(Duration::MAX);
+    let _ = pair.host.poll_timeout();
 }

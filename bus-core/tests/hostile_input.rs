@@ -152,9 +152,9 @@ proptest! {
         for (bytes, how) in &frames {
             let channel = match how {
                 0 => Channel::Port,
-                1 => Channel::Window { origin: MemoryPair::GUEST_ORIGIN, source: SourceId::PEER },
-                2 => Channel::Window { origin: MemoryPair::GUEST_ORIGIN, source: SourceId(9) },
-                _ => Channel::Window { origin: "https://evil.example", source: SourceId(9) },
+                1 => Channel::Window { origin: MemoryPair::GUEST_ORIGIN, source: SourceId::PEER, with_port: true },
+                2 => Channel::Window { origin: MemoryPair::GUEST_ORIGIN, source: SourceId(9), with_port: false },
+                _ => Channel::Window { origin: "https://evil.example", source: SourceId(9), with_port: false },
             };
             pair.inject(Side::Host, channel, bytes);
         }

@@ -13,8 +13,8 @@ fuzz_target!(|data: &[u8]| {
         frame.extend_from_slice(chunk);
         let channel = match i % 3 {
             0 => Channel::Port,
-            1 => Channel::Window { origin: MemoryPair::GUEST_ORIGIN, source: SourceId::PEER },
-            _ => Channel::Window { origin: MemoryPair::HOST_ORIGIN, source: SourceId(5) },
+            1 => Channel::Window { origin: MemoryPair::GUEST_ORIGIN, source: SourceId::PEER, with_port: i % 2 == 0 },
+            _ => Channel::Window { origin: MemoryPair::HOST_ORIGIN, source: SourceId(5), with_port: false },
         };
         pair.inject(Side::Host, channel, &frame);
     }

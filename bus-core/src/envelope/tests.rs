@@ -124,12 +124,20 @@ fn truncated_frames_are_malformed_not_panics() {
 
 #[test]
 fn huge_declared_lengths_do_not_allocate() {
-    // A Messages body claiming u32::MAX entries, then a call claiming a 4 GiB payload.
+    // A Messages body claiming u32::MAX entries is refused by count...
     let mut b = Vec::from(NAMESPACE);
     b.extend_from_slice(&[1, 0]);
     b.extend_from_slice(&[0; 16]);
     b.push(5); // Body::Messages
+    let header = b.clone();
     b.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]);
+    assert!(matches!(
+        Envelope::decode(&b),
+        Err(DecodeError::TooManyMessages { count: 0xFFFF_FFFF })
+    ));
+    // ...and one call claiming a 4 GiB payload does not allocate it.
+    let mut b = header;
+    b.push(1);
     b.push(0); // Message::Call
     b.push(1); // id
     b.push(1);
@@ -148,4 +156,36 @@ fn version_negotiation_picks_highest_common() {
     assert_eq!(v(1, 1).negotiate(v(1, 1)), Some(1));
     assert_eq!(v(1, 1).negotiate(v(2, 2)), None);
     assert_eq!(v(3, 1).negotiate(v(1, 3)), None);
+}
+
+#[test]
+fn frame_with_more_messages_than_the_cap_is_refused_before_decoding() {
+    let ok = Envelope::session(
+        1,
+        SessionId([1; 16]),
+        vec![Message::Ping; MAX_MESSAGES_PER_FRAME],
+    );
+    assert_eq!(Envelope::decode(&ok.encode().unwrap()).unwrap(), ok);
+    let over = Envelope::session(
+        1,
+        SessionId([1; 16]),
+        vec![Message::Ping; MAX_MESSAGES_PER_FRAME + 1],
+    );
+    assert_eq!(
+        Envelope::decode(&over.encode().unwrap()),
+        Err(DecodeError::TooManyMessages {
+            count: MAX_MESSAGES_PER_FRAME as u64 + 1
+        })
+    );
+    // A length prefix of u64::MAX with nothing behind it.
+    let mut lying = Envelope::session(1, SessionId([1; 16]), vec![])
+        .encode()
+        .unwrap();
+    lying.pop();
+    lying.extend_from_slice(&[0xff; 9]);
+    lying.push(0x01);
+    assert!(matches!(
+        Envelope::decode(&lying),
+        Err(DecodeError::TooManyMessages { .. })
+    ));
 }

@@ -1,0 +1,214 @@
+//! The engine's phases, the session, and session traffic.
+
+use std::time::Duration;
+
+use crate::envelope::{Message, Nonce, Outcome, SessionId};
+use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
+
+use super::Engine;
+use super::types::{CallId, Delivery, RejectReason, RequestId};
+
+/// One open (or, for a guest, welcomed) session.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub(super) id: SessionId,
+    /// The host's hello nonce this session answered.
+    pub(super) hello: Nonce,
+    pub(super) origin: String,
+    pub(super) version: u16,
+    pub(super) peer_max_frame: usize,
+    pub(super) last_heard: Duration,
+    pub(super) next_ping: Option<Duration>,
+    /// Set by [`Engine::verify_peer`]: end the session unless the peer speaks by then.
+    pub(super) probe_deadline: Option<Duration>,
+}
+
+/// Handshake retries with doubling delays.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retry {
+    pub(super) next: Duration,
+    pub(super) delay: Duration,
+}
+
+/// When a host sends `Hello`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Greet {
+    /// On its own, retrying with backoff.
+    Unprompted,
+    /// Only in answer to the guest's `Knock`.
+    OnKnock,
+}
+
+#[derive(Debug)]
+pub(super) enum Phase {
+    Idle,
+    /// Host: greeting, or waiting for a knock.
+    Greeting {
+        nonce: Nonce,
+        greet: Greet,
+        /// `None` while reconnecting without a limit.
+        deadline: Option<Duration>,
+        retry: Retry,
+    },
+    /// Guest: knocking, waiting for a hello.
+    Knocking {
+        deadline: Option<Duration>,
+        retry: Retry,
+    },
+    /// Guest: welcomed a hello, waiting for `Ready`.
+    Welcomed {
+        session: Session,
+        deadline: Option<Duration>,
+        /// Knock again if no `Ready` came by then.
+        fallback: Duration,
+    },
+    Connected(Session),
+    Closed(CloseReason),
+}
+
+impl Engine {
+    pub(super) fn on_messages(
+        &mut self,
+        now: Duration,
+        session_id: SessionId,
+        version: u16,
+        messages: Vec<Message>,
+    ) -> Result<(), RejectReason> {
+        let Phase::Connected(session) = &mut self.phase else {
+            return Err(RejectReason::Unexpected(
+                "session traffic before the handshake",
+            ));
+        };
+        if session.id != session_id {
+            return Err(RejectReason::WrongSession);
+        }
+        if version != session.version {
+            return Err(RejectReason::WrongVersion(version));
+        }
+        session.last_heard = now;
+        session.probe_deadline = None;
+        for message in messages {
+            if let Err(reason) = self.on_message(now, message) {
+                self.reject(reason, None);
+            }
+            if !matches!(self.phase, Phase::Connected(_)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, now: Duration, message: Message) -> Result<(), RejectReason> {
+        match message {
+            Message::Call {
+                id,
+                method,
+                payload,
+                timeout_ms,
+            } => {
+                if self.serving.contains(id) {
+                    return Err(RejectReason::DuplicateCall(id));
+                }
+                if self.serving.len() >= self.config.limits.max_inbound_calls {
+                    let err = RemoteError::new(
+                        RemoteError::OVERLOADED,
+                        "too many calls in progress; try again later",
+                    );
+                    self.queue_answer(Message::Reply {
+                        id,
+                        outcome: Outcome::Err(err),
+                    });
+                    return Ok(());
+                }
+                // The caller's deadline, honoured here: past it nobody waits.
+                let deadline =
+                    timeout_ms.map(|ms| now.saturating_add(Duration::from_millis(u64::from(ms))));
+                self.serving.insert(id, deadline, ());
+                self.deliver(Delivery::Request {
+                    id: RequestId {
+                        epoch: self.epoch,
+                        id,
+                    },
+                    method,
+                    payload,
+                });
+            }
+            Message::Reply { id, outcome } => {
+                if self.pending.remove(id).is_none() {
+                    return Err(RejectReason::UnknownReply(id));
+                }
+                let result = match outcome {
+                    Outcome::Ok(bytes) => Ok(bytes),
+                    Outcome::Err(e) => Err(CallError::Remote(e)),
+                };
+                self.deliver(Delivery::Reply {
+                    call: CallId(id),
+                    result,
+                });
+            }
+            Message::Event { topic, payload } => self.deliver(Delivery::Event { topic, payload }),
+            Message::Cancel { id } => {
+                if self.serving.remove(id).is_some() {
+                    self.deliver(Delivery::Cancelled(RequestId {
+                        epoch: self.epoch,
+                        id,
+                    }));
+                }
+            }
+            Message::Ping => self.outbox.pong(),
+            Message::Pong => {}
+            Message::Close { reason } => self.close_with(CloseReason::Remote(reason), false),
+        }
+        Ok(())
+    }
+
+    /// The session is over but the connection is not: fail what waited on
+    /// it, then wait for the peer and handshake anew.
+    pub(super) fn end_session(&mut self, now: Duration, why: SessionEnd) {
+        self.fail_all(CallError::Disconnected);
+        let greet = match why {
+            // The document is gone: only a knock from an allowed one resumes.
+            SessionEnd::PeerNavigated(_) => Greet::OnKnock,
+            // The same document may still be there, silent: greet it.
+            SessionEnd::HeartbeatTimeout(_) => Greet::Unprompted,
+            _ => self.default_greet(),
+        };
+        self.last_end = Some(why);
+        self.start_handshake(now, greet);
+    }
+
+    /// Fails our pending calls, cancels the peer's, drops what was queued.
+    pub(super) fn fail_all(&mut self, error: CallError) {
+        for (id, _) in self.pending.drain() {
+            self.deliver(Delivery::Reply {
+                call: CallId(id),
+                result: Err(error.clone()),
+            });
+        }
+        for (id, ()) in self.serving.drain() {
+            self.deliver(Delivery::Cancelled(RequestId {
+                epoch: self.epoch,
+                id,
+            }));
+        }
+        self.outbox.clear();
+    }
+
+    /// Drops a call that will not be waited for: unsent, it leaves the
+    /// queue; sent, the peer is told to stop.
+    pub(super) fn withdraw_call(&mut self, id: u64) {
+        if !self.outbox.withdraw_call(id) && matches!(self.phase, Phase::Connected(_)) {
+            self.queue_answer(Message::Cancel { id });
+        }
+    }
+
+    /// Queues a message the engine sends on its own (not the application):
+    /// bounded by the queue limit, shed and counted past it.
+    fn queue_answer(&mut self, message: Message) {
+        if self.outbox.len() >= self.config.limits.max_queued_messages {
+            self.stats.shed += 1;
+        } else {
+            self.outbox.push(message);
+        }
+    }
+}
