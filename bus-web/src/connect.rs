@@ -9,7 +9,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Crypto, DomStringList, HtmlIFrameElement, Window};
 
 use crate::Options;
-use crate::connection::{Connection, PeerKind, start};
+use crate::connection::Connection;
+use crate::driver::start;
+use crate::transport::PeerKind;
 
 /// Why a connection could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,10 @@ fn engine(
     )?)
 }
 
+fn connection(inner: std::rc::Rc<std::cell::RefCell<crate::driver::Inner>>) -> Connection {
+    Connection { inner }
+}
+
 /// Resolves `url` against the page and returns its origin.
 fn origin_of(window: &Window, url: &str) -> Result<String, ConnectError> {
     let base = window.location().href().unwrap_or_default();
@@ -105,10 +111,12 @@ fn origin_of(window: &Window, url: &str) -> Result<String, ConnectError> {
 /// Connects to a child iframe.
 ///
 /// The iframe's origin comes from its `src` and must be in the allowlist;
-/// an iframe without an http(s) `src` (`srcdoc`) is greeted at the
-/// allowlist's exact origins. The host waits for the child's bus to knock,
-/// so it never posts into a frame that is still loading, and it follows the
-/// child across reloads.
+/// the connection then talks to that origin only, even if the allowlist
+/// allows more. An iframe without an http(s) `src` (`srcdoc`) is greeted at
+/// the allowlist's exact origins. The host waits for the child's bus to
+/// knock, so it never posts into a frame that is still loading, and it
+/// follows the child across reloads and navigations for as long as the
+/// iframe is attached (see [`Options::reconnect_timeout`]).
 ///
 /// ```ignore
 /// let frame: HtmlIFrameElement = document.get_element_by_id("checkout")?.dyn_into()?;
@@ -132,13 +140,13 @@ pub fn connect_iframe(
         None
     };
     let engine = engine(&window, &options, Role::Host, peer_origin)?;
-    Ok(start(
+    Ok(connection(start(
         engine,
         window,
         peer,
         PeerKind::Iframe(frame.clone()),
-        options.liveness_interval,
-    ))
+        options.liveness(),
+    )))
 }
 
 /// Connects from inside an iframe to the page that embeds it.
@@ -170,15 +178,15 @@ pub fn connect_parent(options: Options) -> Result<Connection, ConnectError> {
     .ok()
     .and_then(|list| list.dyn_into::<DomStringList>().ok())
     .and_then(|list| list.item(0))
-    .filter(|o| options.allowlist.allows(o));
+    .filter(|o| options.allowlist().allows(o));
     let engine = engine(&window, &options, Role::Guest, ancestor)?;
-    Ok(start(
+    Ok(connection(start(
         engine,
         window,
         parent,
         PeerKind::Window,
-        options.liveness_interval,
-    ))
+        options.liveness(),
+    )))
 }
 
 /// Connects from inside a popup to the window that opened it.
@@ -203,15 +211,15 @@ pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
         .map(|d| d.referrer())
         .filter(|r| !r.is_empty())
         .and_then(|r| canonical_origin(&r).ok())
-        .filter(|o| options.allowlist.allows(o));
+        .filter(|o| options.allowlist().allows(o));
     let engine = engine(&window, &options, Role::Guest, referrer)?;
-    Ok(start(
+    Ok(connection(start(
         engine,
         window,
         opener,
         PeerKind::Window,
-        options.liveness_interval,
-    ))
+        options.liveness(),
+    )))
 }
 
 /// Opens `url` in a popup and connects to it. Call it from a user gesture,
@@ -232,11 +240,11 @@ pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connect
         .ok()
         .flatten()
         .ok_or(ConnectError::PopupBlocked)?;
-    Ok(start(
+    Ok(connection(start(
         engine,
         window,
         popup,
         PeerKind::Window,
-        options.liveness_interval,
-    ))
+        options.liveness(),
+    )))
 }

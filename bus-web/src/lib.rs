@@ -11,10 +11,19 @@
 //!
 //! - Every connection requires an [`Allowlist`]; there is no permissive default.
 //! - The handshake goes over the window with concrete targetOrigins; then all
-//!   traffic moves to a private, transferred `MessagePort`. Frames travel as
-//!   transferred `ArrayBuffer`s, never cloned.
+//!   traffic moves to a private, transferred `MessagePort`, which is kept only
+//!   when the engine accepts the frame it came with. Frames travel as
+//!   transferred `ArrayBuffer`s, never cloned, and a received one is copied
+//!   into wasm only after its sender, size and origin passed the engine's
+//!   checks. A message from a window that is no connection's peer is counted
+//!   once per page after reading at most its 22-byte header
+//!   ([`diagnostics::stray`]).
 //! - No `postMessage` with `"*"`, except to a peer whose origin is `"null"`,
 //!   which needs [`Allowlist::allow_opaque_origins`].
+//! - A dropped session reconnects by itself: the connection shows
+//!   [`State::Reconnecting`] until the peer's bus knocks again.
+//! - A served call whose caller gives up (cancel, timeout, session end) has
+//!   its handler dropped ([`Cancellation`]).
 //! - Nothing is printed to the console; logs go through `tracing`.
 //!
 //! ## Host: embed a widget
@@ -35,6 +44,10 @@
 //! ```ignore
 //! let conn = bus_web::connect_parent(Options::new(Allowlist::new(["https://shop.example"])?))?;
 //! conn.serve(TOTAL, |items: u32| async move { Ok(250 * u64::from(items)) });
+//! let mut states = conn.states();
+//! while let Some(state) = states.next().await {
+//!     show(state.to_string()); // "connected to https://shop.example (v1)", "reconnecting: …"
+//! }
 //! ```
 //!
 //! See [`connect_iframe`], [`connect_parent`], [`connect_opener`] and
@@ -45,20 +58,42 @@ mod options;
 
 pub use bus_core::{
     Allowlist, CallError, CloseReason, Heartbeat, Limits, Method, OriginError, RejectReason,
-    Rejection, RemoteError, State, Stats, Topic, Versions,
+    Rejection, RemoteError, SessionEnd, State, Stats, Topic, Versions,
 };
 pub use options::Options;
 
+// Imports run one way: connect → driver → {page, transport, handlers,
+// streams, frame} → diagnostics; connection and hub are the public face.
 #[cfg(target_arch = "wasm32")]
 mod connect;
 #[cfg(target_arch = "wasm32")]
 mod connection;
 #[cfg(target_arch = "wasm32")]
+pub mod diagnostics;
+#[cfg(target_arch = "wasm32")]
+mod driver;
+#[cfg(target_arch = "wasm32")]
+mod frame;
+#[cfg(target_arch = "wasm32")]
+mod handlers;
+#[cfg(target_arch = "wasm32")]
+mod hub;
+#[cfg(target_arch = "wasm32")]
 mod page;
+#[cfg(target_arch = "wasm32")]
+mod streams;
+#[cfg(target_arch = "wasm32")]
+mod transport;
 
 #[cfg(target_arch = "wasm32")]
 pub use connect::{ConnectError, connect_iframe, connect_opener, connect_parent, open_popup};
 #[cfg(target_arch = "wasm32")]
-pub use connection::{Connection, Hub, Subscription, Traffic, WeakConnection};
+pub use connection::{Connection, Events, WeakConnection};
 #[cfg(target_arch = "wasm32")]
-pub use page::diagnostics;
+pub use handlers::{Cancellation, Cancelled, OnDrop};
+#[cfg(target_arch = "wasm32")]
+pub use hub::Hub;
+#[cfg(target_arch = "wasm32")]
+pub use streams::{Next, STREAM_CAPACITY, Stream};
+#[cfg(target_arch = "wasm32")]
+pub use transport::Traffic;

@@ -1,4 +1,5 @@
-//! Connection options: the allowlist (required) and tunables with safe defaults.
+//! Connection options: the allowlist (required) and the engine's settings,
+//! whose defaults live in one place, [`bus_core::Config::new`].
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use bus_core::{Allowlist, Config, Heartbeat, Limits, Role, Versions};
 ///
 /// let options = Options::new(Allowlist::new(["https://widget.example"])?)
 ///     .handshake_timeout(Duration::from_secs(5))
+///     .reconnect_timeout(Some(Duration::from_secs(120)))
 ///     .call_timeout(Duration::from_secs(10));
 /// # Ok::<(), bus_web::OriginError>(())
 /// ```
@@ -19,66 +21,65 @@ use bus_core::{Allowlist, Config, Heartbeat, Limits, Role, Versions};
 // Natively only the builder compiles; the connect functions that read it are wasm32-only.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub struct Options {
-    pub(crate) allowlist: Allowlist,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) call_timeout: Duration,
-    pub(crate) probe_timeout: Duration,
-    pub(crate) heartbeat: Option<Heartbeat>,
-    pub(crate) limits: Limits,
-    pub(crate) versions: Versions,
-    pub(crate) liveness_interval: Duration,
+    /// The engine settings; role, peer origin and knock policy are set per
+    /// constructor.
+    config: Config,
+    liveness_interval: Duration,
 }
 
 impl Options {
-    /// Options that allow exactly the origins in `allowlist`.
+    /// Options that allow exactly the origins in `allowlist`, with the
+    /// engine's defaults.
     pub fn new(allowlist: Allowlist) -> Options {
         Options {
-            allowlist,
-            handshake_timeout: Duration::from_secs(10),
-            call_timeout: Duration::from_secs(30),
-            probe_timeout: Duration::from_secs(1),
-            heartbeat: None,
-            limits: Limits::default(),
-            versions: Versions::CURRENT,
+            config: Config::new(Role::Guest, allowlist),
             liveness_interval: Duration::from_millis(250),
         }
     }
 
-    /// Fail the handshake after this long (default 10 s).
+    /// Fail the first handshake after this long (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Options {
-        self.handshake_timeout = timeout;
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// After a session ends (the peer reloaded or navigated away), give up
+    /// if no new one begins within this long. Default `None`: keep waiting
+    /// as long as the iframe is attached or the popup is open.
+    pub fn reconnect_timeout(mut self, timeout: Option<Duration>) -> Options {
+        self.config.reconnect_timeout = timeout;
         self
     }
 
     /// Deadline of calls that name none (default 30 s).
     pub fn call_timeout(mut self, timeout: Duration) -> Options {
-        self.call_timeout = timeout;
+        self.config.call_timeout = timeout;
         self
     }
 
     /// After an iframe's `load` event, how long the peer has to prove it is
     /// still the same document (default 1 s).
     pub fn probe_timeout(mut self, timeout: Duration) -> Options {
-        self.probe_timeout = timeout;
+        self.config.probe_timeout = timeout;
         self
     }
 
-    /// Ping every `interval`; close when the peer is silent for `timeout`.
-    /// Off by default.
+    /// Ping every `interval`; end the session when the peer is silent for
+    /// `timeout`. Off by default.
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Options {
-        self.heartbeat = Some(Heartbeat { interval, timeout });
+        self.config.heartbeat = Some(Heartbeat { interval, timeout });
         self
     }
 
     /// Frame size, queue and concurrency bounds.
     pub fn limits(mut self, limits: Limits) -> Options {
-        self.limits = limits;
+        self.config.limits = limits;
         self
     }
 
     /// Protocol versions to offer (for testing upgrades).
     pub fn versions(mut self, versions: Versions) -> Options {
-        self.versions = versions;
+        self.config.versions = versions;
         self
     }
 
@@ -89,17 +90,20 @@ impl Options {
         self
     }
 
+    /// The allowlist.
+    pub fn allowlist(&self) -> &Allowlist {
+        &self.config.allowlist
+    }
+
+    pub(crate) fn liveness(&self) -> Duration {
+        self.liveness_interval
+    }
+
     /// The engine configuration for one role.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn config(&self, role: Role, peer_origin: Option<String>) -> Config {
-        let mut c = Config::new(role, self.allowlist.clone());
+        let mut c = self.config.clone();
+        c.role = role;
         c.peer_origin = peer_origin;
-        c.handshake_timeout = self.handshake_timeout;
-        c.call_timeout = self.call_timeout;
-        c.probe_timeout = self.probe_timeout;
-        c.heartbeat = self.heartbeat;
-        c.limits = self.limits;
-        c.versions = self.versions;
         // Hosts never post into a frame before its bus speaks: an iframe or
         // popup that is still loading shows another document, and browsers
         // log every such message as an error.

@@ -34,6 +34,30 @@ const REPORT: Topic<String> = Topic::new("report");
 
 thread_local! {
     static GUESTS: RefCell<Vec<Connection>> = const { RefCell::new(Vec::new()) };
+    /// Guest side: SLOW handlers whose future was dropped.
+    static DROPPED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Guest side, read by the host test through the child window: handlers
+/// alive in this window right now.
+#[wasm_bindgen]
+pub fn bus_test_live_handlers() -> u32 {
+    diagnostics::live_handlers() as u32
+}
+
+/// Guest side: SLOW handlers dropped so far.
+#[wasm_bindgen]
+pub fn bus_test_dropped_handlers() -> u32 {
+    DROPPED.with(std::cell::Cell::get)
+}
+
+/// Drops count in [`DROPPED`].
+struct CountDrop;
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        DROPPED.with(|d| d.set(d.get() + 1));
+    }
 }
 
 fn window() -> Window {
@@ -63,6 +87,7 @@ pub fn bus_test_guest(name: String) -> Result<(), JsValue> {
         async move { Ok(name) }
     });
     conn.serve(SLOW, |()| async {
+        let _guard = CountDrop;
         std::future::pending::<()>().await;
         Ok(())
     });
@@ -71,12 +96,14 @@ pub fn bus_test_guest(name: String) -> Result<(), JsValue> {
     });
     conn.serve(BLOB, |v: Vec<u8>| async move { Ok(v) });
     let weak = conn.downgrade();
-    conn.subscribe(PING, move |s| {
-        if let Some(c) = weak.upgrade() {
-            let _ = c.emit(&PONG, &format!("pong:{s}"));
+    let mut pings = conn.events(PING);
+    wasm_bindgen_futures::spawn_local(async move {
+        while let Some(s) = pings.next().await {
+            if let Some(c) = weak.upgrade() {
+                let _ = c.emit(&PONG, &format!("pong:{s}"));
+            }
         }
-    })
-    .forever();
+    });
     let weak = conn.downgrade();
     wasm_bindgen_futures::spawn_local(async move {
         let Some(c) = weak.upgrade() else { return };
@@ -97,6 +124,7 @@ try {{
   const m = await import("{module_base}/wasm-bindgen-test.js");
   await m.default({{ module_or_path: "{module_base}/wasm-bindgen-test_bg.wasm" }});
   window.__bus_status = "initialised";
+  window.__bus = m;
   m.bus_test_guest("{name}");
   window.__bus_status = "running";
 }} catch (e) {{
@@ -171,14 +199,38 @@ async fn eventually(ms: i32, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-fn collect(
-    conn: &Connection,
-    topic: Topic<String>,
-) -> (Rc<RefCell<Vec<String>>>, bus_web::Subscription) {
+/// Everything that arrives on `topic`, until the connection closes.
+fn collect(conn: &Connection, topic: Topic<String>) -> Rc<RefCell<Vec<String>>> {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
-    let sub = conn.subscribe(topic, move |s| sink.borrow_mut().push(s));
-    (seen, sub)
+    let mut events = conn.events(topic);
+    wasm_bindgen_futures::spawn_local(async move {
+        while let Some(s) = events.next().await {
+            sink.borrow_mut().push(s);
+        }
+    });
+    seen
+}
+
+/// Calls an exported `bus_test_*` function of the guest module in `frame`.
+fn guest_number(frame: &Frame, export: &str) -> u32 {
+    let window = frame.0.content_window().unwrap();
+    let module = js_sys::Reflect::get(&window, &"__bus".into()).unwrap();
+    let f: js_sys::Function = js_sys::Reflect::get(&module, &export.into())
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    f.call0(&module).unwrap().as_f64().unwrap() as u32
+}
+
+/// The bytes of this module's wasm memory.
+fn wasm_memory_bytes() -> f64 {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().dyn_into().unwrap();
+    memory
+        .buffer()
+        .dyn_into::<js_sys::ArrayBuffer>()
+        .unwrap()
+        .byte_length() as f64
 }
 
 async fn connected_host(frame: &Frame) -> Connection {
@@ -212,8 +264,8 @@ async fn calls_events_and_errors_flow_both_ways() {
     let frame = guest_frame("alpha");
     let conn = connect_iframe(&frame.0, options()).unwrap();
     conn.serve(RESIZE, |h: u32| async move { Ok(h + 1) });
-    let (reports, _r) = collect(&conn, REPORT);
-    let (pongs, _p) = collect(&conn, PONG);
+    let reports = collect(&conn, REPORT);
+    let pongs = collect(&conn, PONG);
     conn.connected().await.unwrap();
     // The guest called the host as soon as it connected.
     assert!(eventually(2000, || !reports.borrow().is_empty()).await);
@@ -251,25 +303,100 @@ async fn call_timeout_fails_and_leaves_nothing_pending() {
 }
 
 #[wasm_bindgen_test]
-async fn impostor_frames_of_the_same_origin_are_rejected_as_wrong_source() {
+async fn impostor_frames_of_the_same_origin_are_stray_not_the_peers() {
     let frame = guest_frame("alpha");
     let conn = connected_host(&frame).await;
+    let before = diagnostics::stray().bus_frames;
+    let mut strays = diagnostics::stray_frames();
     // Two more same-origin windows, not the bound one, knock at this page.
     let _srcdoc = guest_frame("impostor-srcdoc");
     let _blob = blob_guest_frame("impostor-blob");
     assert!(
-        eventually(4000, || conn
-            .stats()
-            .rejected_by
-            .get("wrong-source")
-            .copied()
-            .unwrap_or(0)
-            >= 2)
-        .await,
+        eventually(4000, || diagnostics::stray().bus_frames >= before + 2).await,
         "{:?}",
-        conn.stats()
+        diagnostics::stray()
     );
+    let first = strays.next().await.unwrap();
+    assert_eq!(first.reason, bus_web::RejectReason::WrongSource);
+    // The connection never saw them, and still talks to its own child.
+    assert_eq!(conn.stats().rejected, 0, "{:?}", conn.stats());
     assert_eq!(conn.call(&WHOAMI, &()).await, Ok("alpha".into()));
+}
+
+#[wasm_bindgen_test]
+async fn stray_four_mebibyte_frames_are_counted_without_being_copied() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let before = (diagnostics::stray(), wasm_memory_bytes());
+    // This page posts to itself: it is nobody's peer.
+    let n: u32 = 20;
+    let start = window().performance().unwrap().now();
+    for _ in 0..n {
+        let bytes = js_sys::Uint8Array::new_with_length(4 << 20);
+        bytes.set(&js_sys::Uint8Array::from(&b"wbus"[..]), 0);
+        let buffer = bytes.buffer();
+        window()
+            .post_message_with_transfer(&buffer, &origin(), &js_sys::Array::of1(&buffer))
+            .unwrap();
+    }
+    assert!(
+        eventually(4000, || diagnostics::stray().bus_frames
+            >= before.0.bus_frames + u64::from(n))
+        .await
+    );
+    let elapsed = window().performance().unwrap().now() - start;
+    let grown = wasm_memory_bytes() - before.1;
+    wasm_bindgen_test::console_log!(
+        "{}",
+        format!(
+            "{n} stray 4 MiB frames: wasm memory +{grown} bytes, {:.3} ms each end to end",
+            elapsed / f64::from(n)
+        )
+    );
+    // 80 MiB went by; copying even one would grow memory by 4 MiB.
+    assert!(grown < f64::from(1 << 20), "wasm memory grew {grown} bytes");
+    assert_eq!(conn.stats().rejected, 0);
+}
+
+#[wasm_bindgen_test]
+async fn a_timed_out_call_drops_the_handler_on_the_serving_side() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let dropped = guest_number(&frame, "bus_test_dropped_handlers");
+    for _ in 0..50 {
+        let r = conn
+            .call_with_timeout(&SLOW, &(), Duration::from_millis(5))
+            .await;
+        assert_eq!(r, Err(CallError::Timeout(Duration::from_millis(5))));
+    }
+    assert!(
+        eventually(2000, || guest_number(&frame, "bus_test_dropped_handlers")
+            >= dropped + 50)
+        .await,
+        "dropped {} of 50",
+        guest_number(&frame, "bus_test_dropped_handlers") - dropped
+    );
+    assert!(eventually(2000, || guest_number(&frame, "bus_test_live_handlers") == 0).await);
+    // A dropped call future cancels too.
+    let call = Box::pin(conn.call(&SLOW, &()));
+    let pending = futures_join(
+        async {
+            sleep(100).await;
+        },
+        std::future::poll_fn({
+            let mut call = Some(call);
+            move |cx| {
+                if let Some(c) = call.as_mut() {
+                    let _ = c.as_mut().poll(cx);
+                }
+                call = None; // dropped: the peer is told
+                Poll::Ready(())
+            }
+        }),
+    );
+    pending.await;
+    assert!(eventually(2000, || guest_number(&frame, "bus_test_live_handlers") == 0).await);
+    assert_eq!(conn.pending_calls(), 0);
 }
 
 #[wasm_bindgen_test]
@@ -341,7 +468,7 @@ async fn close_and_drop_leave_no_listener_or_connection_behind() {
     // close and is done for good, so this needs a new one.)
     let frame = guest_frame("beta");
     let conn = connected_host(&frame).await;
-    let _sub = conn.on_state(|_| {});
+    let _states = conn.states();
     assert_eq!(diagnostics::live_connections(), connections + 1);
     drop(conn);
     assert_eq!(diagnostics::live_listeners(), listeners);
@@ -373,8 +500,8 @@ async fn each_child_of_one_origin_has_its_own_session() {
 async fn hub_reaches_every_child_or_all_but_one() {
     let (a, b) = (guest_frame("alpha"), guest_frame("beta"));
     let (ca, cb) = (connected_host(&a).await, connected_host(&b).await);
-    let (pa, _sa) = collect(&ca, PONG);
-    let (pb, _sb) = collect(&cb, PONG);
+    let pa = collect(&ca, PONG);
+    let pb = collect(&cb, PONG);
     let mut hub = Hub::new();
     hub.add(&ca);
     hub.add(&cb);

@@ -90,20 +90,24 @@ pub const PAID: Topic<Receipt> = Topic::new("checkout.paid");
 /// Host → widget: the cart changed.
 pub const CART_CHANGED: Topic<Cart> = Topic::new("host.cart-changed");
 
-/// The widget's pricing rule: 20% tax, rounded to the cent.
-pub fn price(cart: &Cart) -> Quote {
-    let subtotal_cents: u64 = cart
-        .lines
-        .iter()
-        .map(|l| u64::from(l.qty) * l.unit_cents)
-        .sum();
-    let tax_cents = (subtotal_cents * 20 + 50) / 100;
-    Quote {
+/// The error code of a cart whose total does not fit in a `u64` of cents.
+pub const CART_TOO_LARGE: i32 = 413;
+
+/// The widget's pricing rule: 20% tax, rounded to the cent. `None` when the
+/// total overflows (a cart from a peer is input like any other).
+pub fn price(cart: &Cart) -> Option<Quote> {
+    let subtotal_cents = cart.lines.iter().try_fold(0u64, |sum, l| {
+        u64::from(l.qty)
+            .checked_mul(l.unit_cents)
+            .and_then(|line| sum.checked_add(line))
+    })?;
+    let tax_cents = subtotal_cents.checked_mul(20)?.checked_add(50)? / 100;
+    Some(Quote {
         subtotal_cents,
         tax_cents,
-        total_cents: subtotal_cents + tax_cents,
+        total_cents: subtotal_cents.checked_add(tax_cents)?,
         currency: cart.currency.clone(),
-    }
+    })
 }
 
 /// `1234` → `"12.34 EUR"`.
@@ -136,11 +140,28 @@ mod tests {
 
     #[test]
     fn quote_adds_twenty_percent_tax() {
-        let q = price(&sample_cart());
+        let q = price(&sample_cart()).unwrap();
         assert_eq!(
             (q.subtotal_cents, q.tax_cents, q.total_cents),
             (17_250, 3_450, 20_700)
         );
         assert_eq!(money(q.total_cents, &q.currency), "207.00 EUR");
+    }
+
+    #[test]
+    fn a_cart_whose_total_overflows_is_refused_not_wrapped() {
+        let line = |qty, unit_cents| CartLine {
+            name: "x".into(),
+            qty,
+            unit_cents,
+        };
+        let cart = |lines| Cart {
+            lines,
+            currency: "EUR".into(),
+        };
+        assert_eq!(price(&cart(vec![line(u32::MAX, u64::MAX)])), None);
+        assert_eq!(price(&cart(vec![line(1, u64::MAX), line(1, 1)])), None);
+        // Fits as a subtotal, not with tax.
+        assert_eq!(price(&cart(vec![line(1, u64::MAX / 10)])), None);
     }
 }

@@ -1,8 +1,9 @@
 //! What both demo apps show about their bus: the connection state, a live
 //! message log, and every rejected message with its reason.
 
-use bus_web::{CallError, Connection, Method, State};
+use bus_web::{CallError, Connection, Method, Rejection, Stream};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -83,16 +84,27 @@ impl BusView {
 
     /// Counts and lists `conn`'s rejections here.
     pub fn watch_rejections(&self, conn: &Connection) {
+        self.follow_rejections(conn.rejections());
+    }
+
+    /// Counts and lists the page's stray bus frames (from windows that are
+    /// no connection's peer) here too.
+    pub fn watch_strays(&self) {
+        self.follow_rejections(bus_web::diagnostics::stray_frames());
+    }
+
+    fn follow_rejections(&self, mut rejections: Stream<Rejection>) {
         let view = *self;
-        conn.on_rejection(move |r| {
-            view.rejected.update(|n| *n += 1);
-            let from = r.origin.clone().unwrap_or_else(|| "private port".into());
-            view.rejections.update(|l| {
-                l.insert(0, format!("{from}: {}", r.reason));
-                l.truncate(KEEP);
-            });
-        })
-        .forever();
+        spawn_local(async move {
+            while let Some(r) = rejections.next().await {
+                view.rejected.update(|n| *n += 1);
+                let from = r.origin.clone().unwrap_or_else(|| "private port".into());
+                view.rejections.update(|l| {
+                    l.insert(0, format!("{from}: {}", r.reason));
+                    l.truncate(KEEP);
+                });
+            }
+        });
     }
 
     /// Calls `method`, logging the call and its reply with the round trip.
@@ -126,18 +138,23 @@ impl Default for BusView {
 
 /// Shows `conn`'s state, as text, in `status`.
 pub fn follow_state(conn: &Connection, status: RwSignal<String>) {
-    status.set(describe(&conn.state()));
-    conn.on_state(move |s| status.set(describe(s))).forever();
+    status.set(conn.state().to_string());
+    let mut states = conn.states();
+    spawn_local(async move {
+        while let Some(s) = states.next().await {
+            status.set(s.to_string());
+        }
+    });
 }
 
-fn describe(state: &State) -> String {
-    match state {
-        State::Idle => "idle".into(),
-        State::Connecting => "connecting…".into(),
-        State::Connected { origin, version } => format!("connected to {origin} (v{version})"),
-        State::Reconnecting => "reconnecting…".into(),
-        State::Closed(reason) => format!("closed: {reason}"),
-    }
+/// The size of this page's wasm memory in bytes (it only ever grows).
+pub fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .ok()
+        .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+        .map_or(0.0, |b| f64::from(b.byte_length()))
 }
 
 /// `performance.now()` in milliseconds.
@@ -147,7 +164,8 @@ pub fn now_ms() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
-/// The percent-decoded value of `?{name}=…` in the page's URL.
+/// The percent-decoded value of `?{name}=…` in the page's URL. Only the
+/// test-hooks build of the demo reads parameters that change its behaviour.
 pub fn query(name: &str) -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
     let prefix = format!("{name}=");

@@ -18,11 +18,11 @@ fn main() {
 mod app {
     use std::cell::RefCell;
 
-    use bus_web::{Allowlist, ConnectError, Connection, Options, RemoteError, Versions};
-    use demo_api::ui::{BusPanel, BusView, meta, query};
+    use bus_web::{Allowlist, Cancellation, ConnectError, Connection, Options, RemoteError};
+    use demo_api::ui::{BusPanel, BusView, meta};
     use demo_api::{
-        CART_CHANGED, CONFIRM, CartProblem, ECHO_BYTES, EMPTY_CART, HOST_INFO, PAID, QUOTE, Quote,
-        RESIZE, Receipt, money, price,
+        CART_CHANGED, CART_TOO_LARGE, CONFIRM, Cart, CartProblem, ECHO_BYTES, EMPTY_CART,
+        HOST_INFO, PAID, QUOTE, Quote, RESIZE, Receipt, money, price,
     };
     use futures_channel::oneshot;
     use leptos::prelude::*;
@@ -30,15 +30,46 @@ mod app {
 
     thread_local! {
         static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
-        /// `checkout.confirm` calls waiting for the customer to click Pay.
-        static CONFIRMS: RefCell<Vec<oneshot::Sender<Receipt>>> = const { RefCell::new(Vec::new()) };
+        /// `checkout.confirm` calls waiting for the customer to click Pay, by id.
+        static CONFIRMS: RefCell<Vec<(u64, oneshot::Sender<Receipt>)>> = const { RefCell::new(Vec::new()) };
+        static NEXT_CONFIRM: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
-    /// `?versions=N` makes the widget speak only protocol version N (to show
-    /// what an incompatible deployment looks like).
-    fn versions_from_query() -> Option<Versions> {
-        let v: u16 = query("versions")?.parse().ok()?;
-        Some(Versions { min: v, max: v })
+    /// Confirms waiting for the customer.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn confirms_waiting() -> usize {
+        CONFIRMS.with(|c| c.borrow().len())
+    }
+
+    /// Test hook: `?versions=N` makes the widget speak only protocol version
+    /// N (to show what an incompatible deployment looks like).
+    #[cfg(feature = "test-hooks")]
+    fn with_test_versions(options: Options) -> Options {
+        let v = demo_api::ui::query("versions").and_then(|v| v.parse::<u16>().ok());
+        match v {
+            Some(v) => options.versions(bus_web::Versions { min: v, max: v }),
+            None => options,
+        }
+    }
+
+    #[cfg(not(feature = "test-hooks"))]
+    fn with_test_versions(options: Options) -> Options {
+        options
+    }
+
+    /// Prices a cart from the host, refusing what cannot be priced.
+    fn quote_for(cart: &Cart) -> Result<Quote, RemoteError> {
+        if cart.lines.is_empty() {
+            let problem = CartProblem {
+                reason: "the cart is empty".into(),
+                lines: 0,
+            };
+            let err = RemoteError::new(EMPTY_CART, "cannot price an empty cart");
+            return Err(err.with_data(&problem)?);
+        }
+        price(cart).ok_or_else(|| {
+            RemoteError::new(CART_TOO_LARGE, "the cart's total is too large to price")
+        })
     }
 
     fn conn() -> Option<Connection> {
@@ -73,10 +104,7 @@ mod app {
     ) -> Result<Connection, String> {
         let origins = meta("bus-allow").unwrap_or_default();
         let allow = Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?;
-        let mut options = Options::new(allow);
-        if let Some(v) = versions_from_query() {
-            options = options.versions(v);
-        }
+        let options = with_test_versions(Options::new(allow));
         let conn = match mode {
             Mode::Embedded => bus_web::connect_parent(options),
             Mode::Popup => bus_web::connect_opener(options),
@@ -92,16 +120,9 @@ mod app {
                 None,
                 format!("{} lines", cart.lines.len()),
             );
-            if cart.lines.is_empty() {
-                let problem = CartProblem {
-                    reason: "the cart is empty".into(),
-                    lines: 0,
-                };
-                view.record("→", "error", QUOTE.name(), None, problem.reason.clone());
-                let err = RemoteError::new(EMPTY_CART, "cannot price an empty cart");
-                return Err(err.with_data(&problem)?);
-            }
-            let q = price(&cart);
+            let q = quote_for(&cart).inspect_err(|e| {
+                view.record("→", "error", QUOTE.name(), None, e.message().to_owned());
+            })?;
             quote.set(Some(q.clone()));
             view.record(
                 "→",
@@ -112,36 +133,66 @@ mod app {
             );
             Ok(q)
         });
-        conn.serve(CONFIRM, move |cart| async move {
-            view.record(
-                "←",
-                "call",
-                CONFIRM.name(),
-                None,
-                "waiting for the customer".into(),
-            );
-            quote.set(Some(price(&cart)));
-            let (tx, rx) = oneshot::channel();
-            CONFIRMS.with(|c| c.borrow_mut().push(tx));
-            rx.await.map_err(|_| {
-                RemoteError::new(
-                    RemoteError::INTERNAL,
-                    "the widget went away before the customer paid",
-                )
-            })
-        });
+        // Waits for the customer. If the shop stops waiting (it cancels, its
+        // deadline passes, or it reloads), the bus drops this handler: the
+        // guard withdraws the request, so a later click on Pay cannot pay it.
+        conn.serve_cancellable(
+            CONFIRM,
+            move |cart: Cart, cancel: Cancellation| async move {
+                view.record(
+                    "←",
+                    "call",
+                    CONFIRM.name(),
+                    None,
+                    "waiting for the customer".into(),
+                );
+                quote.set(Some(quote_for(&cart)?));
+                let id = NEXT_CONFIRM.with(|n| {
+                    n.set(n.get() + 1);
+                    n.get()
+                });
+                let (tx, rx) = oneshot::channel();
+                CONFIRMS.with(|c| c.borrow_mut().push((id, tx)));
+                let _withdraw = cancel.on_drop(move || {
+                    let was_waiting = CONFIRMS.with(|c| {
+                        let mut c = c.borrow_mut();
+                        let before = c.len();
+                        c.retain(|(i, _)| *i != id);
+                        before != c.len()
+                    });
+                    if was_waiting {
+                        quote.set(None);
+                        view.record(
+                            "←",
+                            "cancel",
+                            CONFIRM.name(),
+                            None,
+                            "the shop withdrew the payment request".into(),
+                        );
+                    }
+                });
+                rx.await.map_err(|_| {
+                    RemoteError::new(
+                        RemoteError::INTERNAL,
+                        "the widget went away before the customer paid",
+                    )
+                })
+            },
+        );
         conn.serve(ECHO_BYTES, |bytes: Vec<u8>| async move { Ok(bytes) });
-        conn.subscribe(CART_CHANGED, move |cart| {
-            view.record(
-                "←",
-                "event",
-                CART_CHANGED.name(),
-                None,
-                format!("{} lines", cart.lines.len()),
-            );
-            quote.set(Some(price(&cart)));
-        })
-        .forever();
+        let mut carts = conn.events(CART_CHANGED);
+        spawn_local(async move {
+            while let Some(cart) = carts.next().await {
+                view.record(
+                    "←",
+                    "event",
+                    CART_CHANGED.name(),
+                    None,
+                    format!("{} lines", cart.lines.len()),
+                );
+                quote.set(quote_for(&cart).ok());
+            }
+        });
         if mode == Mode::Embedded {
             // Ask the host to fit the frame to the content once connected.
             let weak = conn.downgrade();
@@ -165,6 +216,7 @@ mod app {
         let quote = RwSignal::new(None::<Quote>);
         let result = RwSignal::new(String::new());
         let mode = mode();
+        view.watch_strays();
         match connect(mode, view, quote) {
             Ok(c) => CONN.with(|slot| *slot.borrow_mut() = Some(c)),
             Err(e) => view.status.set(format!("closed: {e}")),
@@ -189,7 +241,7 @@ mod app {
                 currency: q.currency.clone(),
             };
             // Answer every host call waiting for this payment.
-            for waiting in CONFIRMS.with(|c| std::mem::take(&mut *c.borrow_mut())) {
+            for (_, waiting) in CONFIRMS.with(|c| std::mem::take(&mut *c.borrow_mut())) {
                 let _ = waiting.send(receipt.clone());
             }
             match c.emit(&PAID, &receipt) {
@@ -237,6 +289,25 @@ mod app {
                 </section>
                 <BusPanel view=view/>
             </main>
+        }
+    }
+
+    /// The widget's test API (`window.__app`), only in the test-hooks build.
+    #[cfg(feature = "test-hooks")]
+    pub mod test_api {
+        use wasm_bindgen::prelude::*;
+
+        /// What the widget holds for the host's calls, and its memory, as JSON.
+        #[wasm_bindgen]
+        pub fn test_widget_stats() -> String {
+            let serving = super::conn().map_or(0, |c| c.serving_calls());
+            format!(
+                r#"{{"confirms_waiting":{},"serving":{},"live_handlers":{},"memory_bytes":{}}}"#,
+                super::confirms_waiting(),
+                serving,
+                bus_web::diagnostics::live_handlers(),
+                demo_api::ui::wasm_memory_bytes(),
+            )
         }
     }
 }

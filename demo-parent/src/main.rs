@@ -18,7 +18,9 @@ mod app {
     use std::cell::RefCell;
 
     use bus_web::{Allowlist, Connection, Options};
-    use demo_api::ui::{BusPanel, BusView, follow_state, meta, query};
+    #[cfg(feature = "test-hooks")]
+    use demo_api::ui::query;
+    use demo_api::ui::{BusPanel, BusView, follow_state, meta};
     use demo_api::{CART_CHANGED, HOST_INFO, HostInfo, PAID, QUOTE, RESIZE, money, sample_cart};
     use leptos::html::Iframe;
     use leptos::prelude::*;
@@ -35,12 +37,18 @@ mod app {
 
     fn options() -> Result<Options, String> {
         let origins = meta("bus-allow").unwrap_or_default();
-        let mut options =
+        // Test hook: `?extra-allow=ORIGIN` widens the allowlist (the host must
+        // still talk only to the origin it embedded).
+        #[cfg(feature = "test-hooks")]
+        let origins = origins + " " + &query("extra-allow").unwrap_or_default();
+        let options =
             Options::new(Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?);
-        // `?handshake-ms=N` shortens the handshake timeout (to see it fail).
-        if let Some(ms) = query("handshake-ms").and_then(|v| v.parse().ok()) {
-            options = options.handshake_timeout(std::time::Duration::from_millis(ms));
-        }
+        // Test hook: `?handshake-ms=N` shortens the handshake timeout (to see it fail).
+        #[cfg(feature = "test-hooks")]
+        let options = match query("handshake-ms").and_then(|v| v.parse().ok()) {
+            Some(ms) => options.handshake_timeout(std::time::Duration::from_millis(ms)),
+            None => options,
+        };
         Ok(options)
     }
 
@@ -66,15 +74,17 @@ mod app {
             }
             Ok(h)
         });
-        conn.subscribe(PAID, move |r| {
-            view.record("←", "event", PAID.name(), None, r.reference.clone());
-            result.set(format!(
-                "Payment received: {} ({})",
-                money(r.total_cents, &r.currency),
-                r.reference
-            ));
-        })
-        .forever();
+        let mut paid = conn.events(PAID);
+        spawn_local(async move {
+            while let Some(r) = paid.next().await {
+                view.record("←", "event", PAID.name(), None, r.reference.clone());
+                result.set(format!(
+                    "Payment received: {} ({})",
+                    money(r.total_cents, &r.currency),
+                    r.reference
+                ));
+            }
+        });
     }
 
     #[component]
@@ -84,8 +94,11 @@ mod app {
         let result = RwSignal::new(String::new());
         let height = RwSignal::new(560u32);
         let frame = NodeRef::<Iframe>::new();
-        // `?child-path=...` loads another page of the widget's origin.
-        let child_url = meta("bus-child-url").unwrap_or_default()
+        view.watch_strays();
+        let child_url = meta("bus-child-url").unwrap_or_default();
+        // Test hook: `?child-path=...` loads another page of the widget's origin.
+        #[cfg(feature = "test-hooks")]
+        let child_url = child_url
             + query("child-path")
                 .unwrap_or_default()
                 .trim_start_matches('/');
@@ -188,7 +201,9 @@ mod app {
     }
 
     /// A small JavaScript API (`window.__app`) for the end-to-end suite: what
-    /// a person would do with many clicks, done precisely.
+    /// a person would do with many clicks, done precisely. Only in the
+    /// test-hooks build.
+    #[cfg(feature = "test-hooks")]
     pub mod test_api {
         use std::cell::{Cell, RefCell};
         use std::rc::Rc;
@@ -285,7 +300,7 @@ mod app {
                     (conn.clone(), correct.clone(), finished.clone(), tx.clone());
                 wasm_bindgen_futures::spawn_local(async move {
                     let cart = cart(i);
-                    if conn.call(&QUOTE, &cart).await == Ok(price(&cart)) {
+                    if conn.call(&QUOTE, &cart).await.ok() == price(&cart) {
                         correct.set(correct.get() + 1);
                     }
                     finished.set(finished.get() + 1);
@@ -302,6 +317,45 @@ mod app {
             correct.get()
         }
 
+        /// Makes `n` confirm calls, `batch` at a time, each timing out after
+        /// `timeout_ms`; returns how many timed out.
+        #[wasm_bindgen]
+        pub async fn test_confirm_many(n: u32, batch: u32, timeout_ms: u32) -> u32 {
+            let Ok(conn) = target("frame") else { return 0 };
+            let timeout = Duration::from_millis(u64::from(timeout_ms));
+            let mut timed_out = 0;
+            let mut left = n;
+            while left > 0 {
+                let size = left.min(batch.max(1));
+                left -= size;
+                let done = Rc::new(Cell::new(0u32));
+                let timeouts = Rc::new(Cell::new(0u32));
+                let (tx, rx) = oneshot::channel::<()>();
+                let tx = Rc::new(RefCell::new(Some(tx)));
+                for _ in 0..size {
+                    let (conn, done, timeouts, tx) =
+                        (conn.clone(), done.clone(), timeouts.clone(), tx.clone());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let r = conn
+                            .call_with_timeout(&CONFIRM, &sample_cart(), timeout)
+                            .await;
+                        if matches!(r, Err(CallError::Timeout(_))) {
+                            timeouts.set(timeouts.get() + 1);
+                        }
+                        done.set(done.get() + 1);
+                        if done.get() == size
+                            && let Some(tx) = tx.borrow_mut().take()
+                        {
+                            let _ = tx.send(());
+                        }
+                    });
+                }
+                let _ = rx.await;
+                timed_out += timeouts.get();
+            }
+            timed_out
+        }
+
         /// Sends `n` bytes to the widget and back; `ok:<n>` when they match.
         #[wasm_bindgen]
         pub async fn test_echo_bytes(n: u32) -> String {
@@ -316,7 +370,8 @@ mod app {
             }
         }
 
-        /// The connection's counters as JSON.
+        /// The connection's counters, the page's stray frames and this
+        /// module's wasm memory, as JSON.
         #[wasm_bindgen]
         pub fn test_stats(which: String) -> String {
             let Ok(conn) = target(&which) else {
@@ -325,16 +380,22 @@ mod app {
             let stats = conn.stats();
             let by = |label: &str| stats.rejected_by.get(label).copied().unwrap_or(0);
             let traffic = conn.traffic();
+            let stray = bus_web::diagnostics::stray();
             format!(
-                r#"{{"state":{:?},"pending":{},"rejected":{},"foreign":{},"wrong_source":{},"disallowed_origin":{},"frames_in":{},"port_in":{}}}"#,
+                r#"{{"state":{:?},"pending":{},"rejected":{},"foreign":{},"wrong_source":{},"disallowed_origin":{},"too_many_messages":{},"unexpected":{},"frames_in":{},"port_in":{},"stray_bus":{},"stray_foreign":{},"memory_bytes":{}}}"#,
                 format!("{:?}", conn.state()),
                 conn.pending_calls(),
                 stats.rejected,
                 stats.foreign,
                 by("wrong-source"),
                 by("disallowed-origin"),
+                by("too-many-messages"),
+                by("unexpected"),
                 stats.frames_in,
                 traffic.port_in,
+                stray.bus_frames,
+                stray.foreign,
+                demo_api::ui::wasm_memory_bytes(),
             )
         }
 

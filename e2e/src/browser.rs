@@ -128,13 +128,17 @@ impl Suite {
         // Fail on a missing browser or driver before the long demo build.
         find_chromium()?;
         check_driver()?;
-        let dist = crate::bundle::build_demo(true)?;
+        let dist = crate::bundle::build_demo(true, true)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
         let (servers, playwright, browser) = runtime.block_on(async {
-            let servers = serve(&dist, Ports::ANY).await?;
+            let mode = crate::serve::Mode {
+                test_hooks: true,
+                rogue_framing: false,
+            };
+            let servers = serve(&dist, Ports::ANY, mode).await?;
             let (playwright, browser) = launch_chromium().await?;
             Ok::<_, Error>((servers, playwright, browser))
         })?;

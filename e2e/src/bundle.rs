@@ -24,8 +24,10 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Builds every app in `release` or debug mode and writes `<dist>/<app>/app.js`
-/// and `app_bg.wasm`. Returns `<dist>`.
-pub fn build_demo(release: bool) -> Result<PathBuf, Error> {
+/// and `app_bg.wasm`. Returns `<dist>`: `target/demo`, or
+/// `target/demo-test-hooks` with the e2e suite's hooks compiled in
+/// (`test_hooks`; the demo people see has none).
+pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
@@ -35,6 +37,9 @@ pub fn build_demo(release: bool) -> Result<PathBuf, Error> {
     }
     for app in APPS {
         cmd.args(["-p", app]);
+        if test_hooks {
+            cmd.args(["--features", &format!("{app}/test-hooks")]);
+        }
     }
     let status = cmd
         .status()
@@ -48,7 +53,11 @@ pub fn build_demo(release: bool) -> Result<PathBuf, Error> {
     }
     let profile = if release { "release" } else { "debug" };
     let wasm_dir = target_dir().join("wasm32-unknown-unknown").join(profile);
-    let dist = target_dir().join("demo");
+    let dist = target_dir().join(if test_hooks {
+        "demo-test-hooks"
+    } else {
+        "demo"
+    });
     for app in APPS {
         let input = wasm_dir.join(format!("{app}.wasm"));
         let out = dist.join(app);

@@ -46,6 +46,19 @@ impl Ports {
     };
 }
 
+/// What the served demo includes beyond the safe default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mode {
+    /// Serve the e2e suite's hooks: `window.__app` on each page (the apps
+    /// must be built with them, see [`crate::bundle::build_demo`]).
+    pub test_hooks: bool,
+    /// Let the rogue origin frame the widget (the widget's
+    /// `frame-ancestors` names it), to show the bus rejecting it from
+    /// inside a frame. By default only the host may frame the widget, and
+    /// the rogue attacks through popups it opens.
+    pub rogue_framing: bool,
+}
+
 /// The running servers. Dropping them stops them.
 #[derive(Debug)]
 pub struct Servers {
@@ -73,7 +86,12 @@ impl Servers {
 
 const CSS: &str = include_str!("demo.css");
 
-fn index(title: &str, metas: &[(&str, &str)]) -> String {
+fn index(title: &str, metas: &[(&str, &str)], test_hooks: bool) -> String {
+    let hooks = if test_hooks {
+        "// The app's exported functions, for the end-to-end suite.\nwindow.__app = app;\n"
+    } else {
+        ""
+    };
     let metas: String = metas
         .iter()
         .map(|(name, content)| format!("<meta name=\"{name}\" content=\"{content}\">\n"))
@@ -91,9 +109,7 @@ fn index(title: &str, metas: &[(&str, &str)]) -> String {
 <script type="module">
 import init, * as app from "/app.js";
 await init({{ module_or_path: "/app_bg.wasm" }});
-// The app's exported functions, for the end-to-end suite.
-window.__app = app;
-</script>
+{hooks}</script>
 </body>
 </html>
 "#
@@ -141,7 +157,7 @@ async fn bind(port: u16) -> Result<(TcpListener, u16), Error> {
 }
 
 /// Serves the apps built into `dist` (see [`crate::bundle::build_demo`]).
-pub async fn serve(dist: &Path, ports: Ports) -> Result<Servers, Error> {
+pub async fn serve(dist: &Path, ports: Ports, mode: Mode) -> Result<Servers, Error> {
     for app in crate::bundle::APPS {
         let glue = dist.join(app).join("app.js");
         if !glue.is_file() {
@@ -165,30 +181,47 @@ pub async fn serve(dist: &Path, ports: Ports) -> Result<Servers, Error> {
         index(
             "Acme Outdoor — host",
             &[("bus-allow", &child_origin), ("bus-child-url", &child_url)],
+            mode.test_hooks,
         ),
     )
+    // Nobody frames the shop: no clickjacking of its buttons.
+    .layer(header_layer(
+        "content-security-policy",
+        "frame-ancestors 'self'",
+    )?)
+    .layer(header_layer("x-frame-options", "SAMEORIGIN")?)
     // Keeps `window.opener` for the popups it opens.
     .layer(header_layer(
         "cross-origin-opener-policy",
         "same-origin-allow-popups",
     )?);
 
+    // Like a real widget, it names who may embed it: its host only, unless
+    // the demo is asked to show the rogue framing it.
+    let ancestors = if mode.rogue_framing {
+        format!("frame-ancestors {parent_origin} {rogue_origin}")
+    } else {
+        format!("frame-ancestors {parent_origin}")
+    };
     let child = app(
         &dist.join("demo-child"),
-        index("PayWidget — checkout", &[("bus-allow", &parent_origin)]),
+        index(
+            "PayWidget — checkout",
+            &[("bus-allow", &parent_origin)],
+            mode.test_hooks,
+        ),
     )
     // A page of the widget's origin that never starts the bus.
     .route("/no-bus.html", get(|| async { Html(NO_BUS) }))
-    // Like a real widget, it names who may embed it. The rogue is on the
-    // list on purpose: the demo shows the bus rejecting it even when framed.
-    .layer(header_layer(
-        "content-security-policy",
-        &format!("frame-ancestors {parent_origin} {rogue_origin}"),
-    )?);
+    .layer(header_layer("content-security-policy", &ancestors)?);
 
     let rogue_page = ROGUE
         .replace("{CHILD_URL}", &child_url)
-        .replace("{PARENT_URL}", &format!("{parent_origin}/"));
+        .replace("{PARENT_URL}", &format!("{parent_origin}/"))
+        .replace(
+            "{FRAMING}",
+            if mode.rogue_framing { "true" } else { "false" },
+        );
     let rogue = with_favicon(Router::new())
         .route("/", get(move || async move { Html(rogue_page) }))
         .route("/flood", get(|| async { Html(ROGUE_FLOOD) }))
@@ -221,12 +254,12 @@ pub async fn serve(dist: &Path, ports: Ports) -> Result<Servers, Error> {
 }
 
 /// Serves until Ctrl-C, printing the URLs. For `cargo xtask demo`.
-pub fn serve_until_ctrl_c(dist: PathBuf, ports: Ports) -> Result<(), Error> {
+pub fn serve_until_ctrl_c(dist: PathBuf, ports: Ports, mode: Mode) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let servers = serve(&dist, ports).await?;
+        let servers = serve(&dist, ports, mode).await?;
         println!("\nThe demo is up:");
         println!("  host (parent)   {}/", servers.parent_origin);
         println!("  widget (child)  {}/", servers.child_origin);
@@ -239,10 +272,11 @@ pub fn serve_until_ctrl_c(dist: PathBuf, ports: Ports) -> Result<(), Error> {
     })
 }
 
-/// A hostile page on a third origin. It frames the widget and the host and
-/// throws forged bus frames at both, by hand: the bytes follow the wire
-/// format, so they get past the namespace check and must be rejected on
-/// origin, source and session.
+/// A hostile page on a third origin. It opens the widget and the host as
+/// popups (or, in the rogue-framing demo mode, frames them) and throws forged
+/// bus frames at both, by hand: the bytes follow the wire format, so they
+/// get past the namespace check and must be rejected on origin, source and
+/// session.
 const ROGUE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -253,6 +287,7 @@ body { font: 15px/1.5 system-ui, sans-serif; margin: 0; background: #2b0d12; col
 header { padding: 16px 24px; background: #5b0f1b; display: flex; gap: 16px; align-items: baseline; }
 h1 { margin: 0; font-size: 20px; }
 main { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; padding: 16px 24px; }
+button { font: inherit; }
 iframe { width: 100%; height: 720px; border: 2px dashed #f05a6e; border-radius: 8px; background: white; }
 ol { margin: 0 24px; font-family: ui-monospace, monospace; font-size: 13px; }
 .count { font-weight: 700; color: #ffb3bd; }
@@ -261,13 +296,12 @@ ol { margin: 0 24px; font-family: ui-monospace, monospace; font-size: 13px; }
 <body>
 <header>
   <h1>☠ Rogue origin</h1>
-  <span>Frames the widget and the host, then forges bus messages at both. Sent: <span class="count" data-testid="rogue-sent">0</span>, answers received: <span class="count" data-testid="rogue-answers">0</span></span>
+  <span>Opens the widget and the host, then forges bus messages at both. Sent: <span class="count" data-testid="rogue-sent">0</span>, answers received: <span class="count" data-testid="rogue-answers">0</span></span>
+  <button id="open-widget" data-testid="open-widget">Open the widget</button>
+  <button id="open-host" data-testid="open-host">Open the shop</button>
 </header>
 <ol id="attacks"></ol>
-<main>
-  <iframe id="victim-widget" src="{CHILD_URL}" title="framed widget"></iframe>
-  <iframe id="victim-host" src="{PARENT_URL}" title="framed host"></iframe>
-</main>
+<main id="frames"></main>
 <script>
 const NS = [0x77, 0x62, 0x75, 0x73]; // "wbus"
 const utf8 = (s) => Array.from(new TextEncoder().encode(s));
@@ -293,9 +327,30 @@ window.addEventListener("message", () => {
   answers++;
   document.querySelector("[data-testid=rogue-answers]").textContent = String(answers);
 });
+// Their frame-ancestors keep both out of frames here, unless the demo runs
+// with --rogue-framing; popups the rogue opens need no permission.
+const framing = {FRAMING};
+const victims = {};
+if (framing) {
+  for (const [id, url] of [["victim-widget", "{CHILD_URL}"], ["victim-host", "{PARENT_URL}"]]) {
+    const f = document.createElement("iframe");
+    f.id = id; f.src = url; f.title = id;
+    document.getElementById("frames").appendChild(f);
+    victims[id] = () => f.contentWindow;
+  }
+}
+document.getElementById("open-widget").onclick = () => {
+  const w = window.open("{CHILD_URL}", "victim-widget", "popup,width=520,height=760");
+  victims["victim-widget"] = () => w;
+};
+document.getElementById("open-host").onclick = () => {
+  const w = window.open("{PARENT_URL}", "victim-host", "popup,width=900,height=760");
+  victims["victim-host"] = () => w;
+};
 function attack() {
-  for (const id of ["victim-widget", "victim-host"]) {
-    const target = document.getElementById(id).contentWindow;
+  for (const get of Object.values(victims)) {
+    const target = get();
+    if (!target || target.closed) continue;
     for (const [, make] of attacks) {
       const buf = make();
       target.postMessage(buf, "*", [buf]);
@@ -337,6 +392,9 @@ document.querySelector("[data-testid=flood-sent]").textContent = String(n);
 const ROGUE_KNOCK: &str = r#"<!doctype html><meta charset="utf-8"><title>knock</title>
 <p style="font: 13px system-ui">rogue document, knocking at the parent</p>
 <script>
+// Counts whatever the parent sends back: a host bound to another origin sends nothing.
+window.__got = 0;
+window.addEventListener("message", () => { window.__got++; });
 const knock = new Uint8Array([0x77, 0x62, 0x75, 0x73, 1, 0, ...new Array(16).fill(0), 0, 1, 1]);
 for (let i = 0; i < 3; i++) {
   const buf = knock.slice().buffer;

@@ -14,8 +14,43 @@ struct Stats {
     pending: u64,
     rejected: u64,
     foreign: u64,
-    wrong_source: u64,
+    disallowed_origin: u64,
+    too_many_messages: u64,
+    unexpected: u64,
+    stray_bus: u64,
+    stray_foreign: u64,
+    memory_bytes: f64,
 }
+
+/// `window.__app.test_widget_stats()` of the widget.
+#[derive(Debug, Deserialize)]
+struct WidgetStats {
+    confirms_waiting: u64,
+    serving: u64,
+    live_handlers: u64,
+    memory_bytes: f64,
+}
+
+async fn widget_stats(t: &Test) -> Result<WidgetStats, Error> {
+    let frame = t.child_frame(t.page()).await?;
+    let v = frame
+        .evaluate::<()>("window.__app.test_widget_stats()", None)
+        .await?;
+    let json = v.as_str().ok_or("test_widget_stats returned no string")?;
+    Ok(serde_json::from_str(json)?)
+}
+
+/// Wraps `MessagePort.prototype.postMessage` in every frame so a test can
+/// act as a compromised widget: it keeps the widget's private port and the
+/// session id of the last frame it sent.
+const CAPTURE_PORT: &str = "
+  const post = MessagePort.prototype.postMessage;
+  MessagePort.prototype.postMessage = function (msg, transfer) {
+    if (msg instanceof ArrayBuffer && msg.byteLength >= 22) {
+      window.__evil = { port: this, session: Array.from(new Uint8Array(msg, 6, 16)) };
+    }
+    return post.call(this, msg, transfer);
+  };";
 
 fn status(page: &Page) -> Locator {
     page.get_by_test_id("bus-status")
@@ -56,6 +91,37 @@ async fn stats(t: &Test, page: &Page, which: &str) -> Result<Stats, Error> {
         .eval(page, &format!("window.__app.test_stats({which:?})"))
         .await?;
     Ok(serde_json::from_str(&json)?)
+}
+
+/// Sends, from the widget frame, a Messages frame of `count` one-byte
+/// messages (`tag`) with the real session id, on `channel` ("port" or
+/// "window"); returns its length.
+async fn forge_from_widget(t: &Test, tag: u8, count: u32, channel: &str) -> Result<u64, Error> {
+    let frame = t.child_frame(t.page()).await?;
+    let parent = t.parent_url("");
+    let parent = parent.trim_end_matches('/');
+    let script = format!(
+        "(() => {{
+          const e = window.__evil;
+          if (!e) return -1;
+          const varint = [];
+          let n = {count};
+          while (n >= 0x80) {{ varint.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }}
+          varint.push(n);
+          const head = [0x77, 0x62, 0x75, 0x73, 1, 0, ...e.session, 5, ...varint];
+          const bytes = new Uint8Array(head.length + {count});
+          bytes.set(head);
+          bytes.fill({tag}, head.length);
+          const len = bytes.byteLength;
+          if ({channel:?} === 'port') e.port.postMessage(bytes.buffer, [bytes.buffer]);
+          else parent.postMessage(bytes.buffer, {parent:?}, [bytes.buffer]);
+          return len;
+        }})()"
+    );
+    let v = frame.evaluate::<()>(&script, None).await?;
+    let len = v.as_i64().unwrap_or(-1);
+    ensure(len > 0, "the widget's port was not captured")?;
+    Ok(len as u64)
 }
 
 /// Polls the host's stats until `done` holds (or 15 s pass).
@@ -205,21 +271,24 @@ fn popup_opened_by_the_parent_calls_both_ways_through_opener() {
 }
 
 #[test]
-fn rogue_origin_embedding_the_widget_gets_no_answer_and_is_counted() {
+fn rogue_origin_opening_the_widget_gets_no_answer_and_is_counted() {
     suite().run(
-        "rogue_origin_embedding_the_widget_gets_no_answer_and_is_counted",
+        "rogue_origin_opening_the_widget_gets_no_answer_and_is_counted",
         |t| async move {
             let rogue = t.context().new_page().await?;
             t.capture_console(&rogue, "rogue").await;
             rogue.goto(&format!("{}/", t.rogue_origin()), None).await?;
-            let framed = rogue
-                .frame_locator("#victim-widget")
-                .get_by_test_id("rejected-count");
-            let n = rejected_count(&t, &framed, 5).await?;
-            ensure(n >= 5, format!("the framed widget counted {n} rejections"))?;
-            let log = rogue.frame_locator("#victim-widget").locator(".rejections");
-            t.wait_text(&log, "origin not in the allowlist", 5_000)
+            let victim = t
+                .popup_from(&rogue, &rogue.get_by_test_id("open-widget"))
                 .await?;
+            let n = rejected_count(&t, &victim.get_by_test_id("rejected-count"), 5).await?;
+            ensure(n >= 5, format!("the widget counted {n} rejections"))?;
+            t.wait_text(
+                &victim.locator(".rejections"),
+                "origin not in the allowlist",
+                5_000,
+            )
+            .await?;
             let answers = rogue
                 .get_by_test_id("rogue-answers")
                 .text_content()
@@ -246,9 +315,11 @@ fn rogue_spoofed_replies_and_events_at_the_host_are_rejected() {
         "rogue_spoofed_replies_and_events_at_the_host_are_rejected",
         |t| async move {
             t.goto(&format!("{}/", t.rogue_origin())).await?;
-            let host = t.page().frame_locator("#victim-host");
+            let host = t
+                .popup_from(t.page(), &t.page().get_by_test_id("open-host"))
+                .await?;
             let n = rejected_count(&t, &host.get_by_test_id("rejected-count"), 5).await?;
-            ensure(n >= 5, format!("the framed host counted {n} rejections"))?;
+            ensure(n >= 5, format!("the host popup counted {n} rejections"))?;
             // Nothing spoofed got through: no payment, no event in the log.
             let result = host
                 .get_by_test_id("call-result")
@@ -282,8 +353,9 @@ fn same_origin_impostor_window_is_rejected_by_source() {
             let url = format!("{}/", t.child_origin());
             t.eval::<serde_json::Value>(t.page(), &format!("window.__app.test_embed({url:?})"))
                 .await?;
-            let s = wait_stats(&t, t.page(), |s| s.wrong_source > 0).await?;
-            ensure(s.wrong_source > 0, format!("impostor not rejected: {s:?}"))?;
+            let s = wait_stats(&t, t.page(), |s| s.stray_bus > 0).await?;
+            ensure(s.stray_bus > 0, format!("impostor not counted: {s:?}"))?;
+            ensure(s.rejected == 0, format!("the connection read it: {s:?}"))?;
             ensure(
                 s.state.starts_with("Connected"),
                 format!("the session moved: {}", s.state),
@@ -351,9 +423,9 @@ fn child_reload_mid_call_fails_fast_then_reconnects() {
 }
 
 #[test]
-fn child_navigating_to_a_disallowed_origin_closes_with_that_reason() {
+fn child_navigating_to_a_disallowed_origin_ends_the_session_with_that_reason() {
     suite().run(
-        "child_navigating_to_a_disallowed_origin_closes_with_that_reason",
+        "child_navigating_to_a_disallowed_origin_ends_the_session_with_that_reason",
         |t| async move {
             connected_host(&t, "").await?;
             let frame = t.child_frame(t.page()).await?;
@@ -361,7 +433,10 @@ fn child_navigating_to_a_disallowed_origin_closes_with_that_reason() {
             let _ = frame
                 .evaluate::<()>(&format!("location.href = {target:?}"), None)
                 .await;
-            let reason = format!("the peer window navigated to \"{}\"", t.rogue_origin());
+            let reason = format!(
+                "reconnecting: the peer window navigated to \"{}\"",
+                t.rogue_origin()
+            );
             t.wait_text(&status(t.page()), &reason, 15_000).await
         },
     );
@@ -489,17 +564,15 @@ fn flood_of_garbage_and_foreign_messages_only_moves_the_counters() {
             t.eval::<serde_json::Value>(t.page(), &format!("window.__app.test_embed({url:?})"))
                 .await?;
             let s = wait_stats(&t, t.page(), |s| {
-                s.foreign >= 5_000 && s.wrong_source >= 5_000
+                s.stray_foreign >= 5_000 && s.stray_bus >= 5_000
             })
             .await?;
             ensure(
-                s.foreign >= 5_000 && s.wrong_source >= 5_000,
-                format!("counters after the flood: {s:?}"),
+                s.stray_foreign >= 5_000 && s.stray_bus >= 5_000,
+                format!("stray counters after the flood: {s:?}"),
             )?;
-            ensure(
-                s.rejected >= 5_000,
-                format!("rejections not counted: {s:?}"),
-            )?;
+            // Counted once for the page, never handed to the connection.
+            ensure(s.rejected == 0 && s.foreign == 0, format!("{s:?}"))?;
             rejected_count(&t, &t.page().get_by_test_id("rejected-count"), 5_000).await?;
             ensure(
                 s.state.starts_with("Connected"),
@@ -524,6 +597,248 @@ fn handshake_times_out_when_the_child_never_loads_the_bus() {
                 10_000,
             )
             .await
+        },
+    );
+}
+
+// ---- hardening: the audit's findings, in the browser ----
+
+#[test]
+fn widget_away_on_another_origin_for_15_s_then_back_reconnects() {
+    suite().run(
+        "widget_away_on_another_origin_for_15_s_then_back_reconnects",
+        |t| async move {
+            connected_host(&t, "").await?;
+            let frame = t.child_frame(t.page()).await?;
+            let away = format!("{}/knock", t.rogue_origin());
+            let _ = frame
+                .evaluate::<()>(&format!("location.href = {away:?}"), None)
+                .await;
+            t.wait_text(&status(t.page()), "reconnecting", 10_000)
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+            let s = stats(&t, t.page(), "frame").await?;
+            ensure(
+                s.state.starts_with("Reconnecting"),
+                format!("after 15 s away: {}", s.state),
+            )?;
+            // Back to the widget, from inside the frame.
+            let main = t.page().main_frame().await?;
+            let frame = main
+                .child_frames()
+                .into_iter()
+                .find(|f| f.url().starts_with(t.rogue_origin()))
+                .ok_or("the frame is not on the rogue origin")?;
+            let back = format!("{}/", t.child_origin());
+            let start = std::time::Instant::now();
+            let _ = frame
+                .evaluate::<()>(&format!("location.href = {back:?}"), None)
+                .await;
+            t.wait_text(&status(t.page()), "connected to", 20_000)
+                .await?;
+            eprintln!(
+                "reconnected {} ms after the widget came back",
+                start.elapsed().as_millis()
+            );
+            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
+            ensure(got == "ok:20700", format!("quote after coming back: {got}"))
+        },
+    );
+}
+
+#[test]
+fn compromised_widget_four_mib_frame_leaves_host_memory_bounded() {
+    suite().run(
+        "compromised_widget_four_mib_frame_leaves_host_memory_bounded",
+        |t| async move {
+            t.context().add_init_script(CAPTURE_PORT).await?;
+            connected_host(&t, "").await?;
+            // A call makes the widget answer on its port, so its port is captured.
+            app_call(&t, t.page(), "frame", "quote", 5_000).await?;
+            let before = stats(&t, t.page(), "frame").await?;
+            // One frame of 4 MiB of Pings (4,194,280 one-byte messages).
+            let len = forge_from_widget(&t, 4, 4 * 1024 * 1024 - 40, "port").await?;
+            let after = wait_stats(&t, t.page(), |s| s.too_many_messages > 0).await?;
+            let grown = after.memory_bytes - before.memory_bytes;
+            eprintln!(
+                "a {len}-byte frame of pings: host wasm memory {} -> {} bytes (+{grown})",
+                before.memory_bytes, after.memory_bytes
+            );
+            ensure(after.too_many_messages == 1, format!("{after:?}"))?;
+            ensure(
+                grown <= 2.0 * len as f64,
+                format!("host memory grew {grown} bytes for a {len}-byte frame"),
+            )?;
+            ensure(
+                after.state.starts_with("Connected"),
+                format!("the session broke: {}", after.state),
+            )?;
+            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
+            ensure(got == "ok:20700", format!("quote after the frame: {got}"))
+        },
+    );
+}
+
+#[test]
+fn cancelled_confirm_drops_the_handler_and_pay_emits_nothing() {
+    suite().run(
+        "cancelled_confirm_drops_the_handler_and_pay_emits_nothing",
+        |t| async move {
+            connected_host(&t, "").await?;
+            let got = app_call(&t, t.page(), "frame", "confirm", 300).await?;
+            ensure(got == "err:Timeout(300ms)", format!("got {got}"))?;
+            let w = widget_stats(&t).await?;
+            ensure(
+                w.confirms_waiting == 0 && w.serving == 0 && w.live_handlers == 0,
+                format!("the widget still serves the confirm: {w:?}"),
+            )?;
+            // Pay after the shop gave up: nothing to pay, no checkout.paid.
+            widget(t.page(), "pay").click(None).await?;
+            t.wait_text(
+                &widget(t.page(), "call-result"),
+                "Ask the host for a quote first.",
+                5_000,
+            )
+            .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let log = t
+                .page()
+                .get_by_test_id("message-log")
+                .text_content()
+                .await?
+                .unwrap_or_default();
+            ensure(
+                !log.contains("checkout.paid"),
+                "a withdrawn confirm still paid",
+            )?;
+            // 5,000 more that time out after 1 ms: the widget's memory stays put.
+            let before = widget_stats(&t).await?;
+            let n: u32 = t
+                .eval(t.page(), "window.__app.test_confirm_many(5000, 500, 1)")
+                .await?;
+            ensure(n == 5000, format!("{n} of 5000 timed out"))?;
+            let mut after = widget_stats(&t).await?;
+            for _ in 0..100 {
+                if after.live_handlers == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                after = widget_stats(&t).await?;
+            }
+            let grown = after.memory_bytes - before.memory_bytes;
+            eprintln!(
+                "5,000 timed-out confirms: widget memory {} -> {} bytes (+{grown})",
+                before.memory_bytes, after.memory_bytes
+            );
+            ensure(
+                after.live_handlers == 0 && after.confirms_waiting == 0,
+                format!("handlers left alive: {after:?}"),
+            )?;
+            ensure(
+                grown <= 2.0 * 1024.0 * 1024.0,
+                format!("widget memory grew {grown} bytes"),
+            )
+        },
+    );
+}
+
+#[test]
+fn session_frame_on_the_window_after_the_port_hand_over_is_refused() {
+    suite().run(
+        "session_frame_on_the_window_after_the_port_hand_over_is_refused",
+        |t| async move {
+            t.context().add_init_script(CAPTURE_PORT).await?;
+            connected_host(&t, "").await?;
+            app_call(&t, t.page(), "frame", "quote", 5_000).await?;
+            // Three Pings with the live session id, from the peer window itself.
+            forge_from_widget(&t, 4, 3, "window").await?;
+            let s = wait_stats(&t, t.page(), |s| s.unexpected > 0).await?;
+            ensure(s.unexpected == 1, format!("not refused: {s:?}"))?;
+            ensure(s.state.starts_with("Connected"), s.state.clone())?;
+            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
+            ensure(got == "ok:20700", format!("quote after: {got}"))
+        },
+    );
+}
+
+#[test]
+fn host_with_a_two_origin_allowlist_binds_to_its_iframes_origin() {
+    suite().run(
+        "host_with_a_two_origin_allowlist_binds_to_its_iframes_origin",
+        |t| async move {
+            let extra: String = t
+                .rogue_origin()
+                .chars()
+                .flat_map(|c| match c {
+                    ':' => "%3A".chars().collect::<Vec<_>>(),
+                    '/' => "%2F".chars().collect(),
+                    c => vec![c],
+                })
+                .collect();
+            connected_host(&t, &format!("?extra-allow={extra}")).await?;
+            // The frame now shows the rogue: allowed by the list, not embedded.
+            let frame = t.child_frame(t.page()).await?;
+            let away = format!("{}/knock", t.rogue_origin());
+            let _ = frame
+                .evaluate::<()>(&format!("location.href = {away:?}"), None)
+                .await;
+            let s = wait_stats(&t, t.page(), |s| s.disallowed_origin > 0).await?;
+            ensure(
+                s.state.starts_with("Reconnecting"),
+                format!("the host took the rogue: {}", s.state),
+            )?;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let main = t.page().main_frame().await?;
+            let rogue = main
+                .child_frames()
+                .into_iter()
+                .find(|f| f.url().starts_with(t.rogue_origin()))
+                .ok_or("the frame is not on the rogue origin")?;
+            let got = rogue.evaluate::<()>("window.__got", None).await?;
+            ensure(
+                got.as_i64() == Some(0),
+                format!("the host sent the rogue {got} messages"),
+            )
+        },
+    );
+}
+
+#[test]
+fn another_origin_cannot_frame_the_host_or_the_widget() {
+    suite().run(
+        "another_origin_cannot_frame_the_host_or_the_widget",
+        |t| async move {
+            let rogue = t.context().new_page().await?;
+            t.capture_console(&rogue, "rogue").await;
+            rogue
+                .goto(&format!("{}/flood?n=0", t.rogue_origin()), None)
+                .await?;
+            let host = t.parent_url("");
+            let widget = format!("{}/", t.child_origin());
+            t.eval::<serde_json::Value>(
+                &rogue,
+                &format!(
+                    "for (const [id, url] of [['h', {host:?}], ['w', {widget:?}]]) {{
+                       const f = document.createElement('iframe');
+                       f.id = id; f.src = url; document.body.appendChild(f);
+                     }}"
+                ),
+            )
+            .await?;
+            // The pages would show their bus status within a second or two.
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            for id in ["#h", "#w"] {
+                let framed = rogue
+                    .frame_locator(id)
+                    .get_by_test_id("bus-status")
+                    .count()
+                    .await?;
+                ensure(
+                    framed == 0,
+                    format!("{id} rendered inside the rogue's frame"),
+                )?;
+            }
+            Ok(())
         },
     );
 }

@@ -51,7 +51,11 @@ commands:
   demo [options]            build the demo apps and serve them on three origins until Ctrl-C:
                             host http://127.0.0.1:8080, widget http://localhost:8081,
                             rogue http://127.0.0.1:8082
-                            --parent-port N, --child-port N, --rogue-port N, --debug
+                            --parent-port N, --child-port N, --rogue-port N, --debug,
+                            --test-hooks (the e2e suite's window.__app and ?handshake-ms=,
+                            ?child-path=, ?versions=, ?extra-allow= parameters),
+                            --rogue-framing (the widget lets the rogue frame it, to show
+                            the bus rejecting it from inside a frame)
   bench [--quick] [--no-native]
                             the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4
                             in one headless Chromium run, criterion benches, gzip sizes; writes
@@ -360,10 +364,12 @@ fn wasm_test_runner(args: &[String]) -> Result {
         .map_err(|e| format!("{e:#}"))
 }
 
-/// `cargo xtask demo [--parent-port N] [--child-port N] [--rogue-port N] [--debug]`
+/// `cargo xtask demo [--parent-port N] [--child-port N] [--rogue-port N] [--debug]
+/// [--test-hooks] [--rogue-framing]`
 fn demo(args: &[String]) -> Result {
     let mut ports = e2e::serve::Ports::DEMO;
     let mut release = true;
+    let mut mode = e2e::serve::Mode::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut port = |name: &str| -> Result<u16> {
@@ -376,6 +382,8 @@ fn demo(args: &[String]) -> Result {
             "--child-port" => ports.child = port(arg)?,
             "--rogue-port" => ports.rogue = port(arg)?,
             "--debug" => release = false,
+            "--test-hooks" => mode.test_hooks = true,
+            "--rogue-framing" => mode.rogue_framing = true,
             other => return Err(format!("unknown demo option {other:?}\n\n{USAGE}")),
         }
     }
@@ -384,8 +392,8 @@ fn demo(args: &[String]) -> Result {
         "==> build the demo apps for wasm32 ({})",
         if release { "release" } else { "debug" }
     );
-    let dist = e2e::bundle::build_demo(release).map_err(|e| e.to_string())?;
-    e2e::serve::serve_until_ctrl_c(dist, ports).map_err(|e| e.to_string())
+    let dist = e2e::bundle::build_demo(release, mode.test_hooks).map_err(|e| e.to_string())?;
+    e2e::serve::serve_until_ctrl_c(dist, ports, mode).map_err(|e| e.to_string())
 }
 
 fn fuzz(args: &[String]) -> Result {

@@ -1,0 +1,424 @@
+//! Drives one connection: feeds the engine what the browser delivers (frames,
+//! time, peer liveness), carries out what the engine says (frames to post, a
+//! port to adopt, deliveries to dispatch), and arms the engine's timer.
+//! No protocol decision is made here.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use bus_core::{
+    CallError, CallId, Channel, CloseReason, Delivery, Engine, Rejection, Route, SourceId, State,
+    method_not_found,
+};
+use futures_channel::oneshot;
+use js_sys::ArrayBuffer;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Event, MessageEvent, Performance, Window};
+
+use crate::diagnostics;
+use crate::frame::JsFrame;
+use crate::handlers::Handlers;
+use crate::page;
+use crate::streams::Feed;
+use crate::transport::{PeerKind, Traffic, Transport, WindowTransport, close_ports};
+
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) engine: Engine,
+    transport: Box<dyn Transport>,
+    this_window: Window,
+    perf: Option<Performance>,
+    timer_fn: Closure<dyn FnMut()>,
+    timer: Option<(i32, Duration)>,
+    liveness_fn: Closure<dyn FnMut()>,
+    liveness: Option<i32>,
+    /// Runs [`drive`] at the end of the current task (a microtask).
+    flush_fn: Closure<dyn FnMut(JsValue)>,
+    flush_scheduled: bool,
+    pub(crate) handlers: Handlers,
+    pub(crate) events: HashMap<String, Feed<Vec<u8>>>,
+    pub(crate) states: Feed<State>,
+    pub(crate) rejections: Feed<Rejection>,
+    pub(crate) calls: HashMap<CallId, oneshot::Sender<Result<Vec<u8>, CallError>>>,
+    pub(crate) waiters: Vec<oneshot::Sender<Result<(), CloseReason>>>,
+    pub(crate) traffic: Traffic,
+    torn_down: bool,
+}
+
+impl Inner {
+    pub(crate) fn now(&self) -> Duration {
+        let ms = self.perf.as_ref().map_or(0.0, Performance::now);
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.torn_down
+    }
+
+    /// Posts everything the engine wants sent.
+    fn flush(&mut self) {
+        while let Some(t) = self.engine.poll_transmit() {
+            match t.route {
+                Route::Port => self.traffic.port_out += 1,
+                Route::Window { .. } => self.traffic.window_out += 1,
+            }
+            let attach = t.attach_port;
+            if let Err(e) = self.transport.send(t) {
+                tracing::warn!(%e, "could not send a frame");
+                if attach {
+                    // Without its private channel the session cannot work.
+                    self.engine
+                        .close(&format!("the private channel could not be set up: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Arms the one timeout for the engine's next deadline.
+    fn schedule_timer(&mut self) {
+        let next = self.engine.poll_timeout();
+        if let (Some(due), Some((_, armed))) = (next, self.timer)
+            && due == armed
+        {
+            return;
+        }
+        self.clear_timer();
+        let Some(due) = next else { return };
+        let delay = due
+            .saturating_sub(self.now())
+            .as_millis()
+            .min(i32::MAX as u128) as i32;
+        match self
+            .this_window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                self.timer_fn.as_ref().unchecked_ref(),
+                delay,
+            ) {
+            Ok(handle) => {
+                diagnostics::listener_added();
+                self.timer = Some((handle, due));
+            }
+            Err(e) => tracing::error!(?e, "could not set a timeout"),
+        }
+    }
+
+    fn clear_timer(&mut self) {
+        if let Some((handle, _)) = self.timer.take() {
+            self.this_window.clear_timeout_with_handle(handle);
+            diagnostics::listener_removed();
+        }
+    }
+
+    fn watch_liveness(&mut self, interval: Duration) {
+        let ms = interval.as_millis().clamp(10, i32::MAX as u128) as i32;
+        match self
+            .this_window
+            .set_interval_with_callback_and_timeout_and_arguments_0(
+                self.liveness_fn.as_ref().unchecked_ref(),
+                ms,
+            ) {
+            Ok(handle) => {
+                diagnostics::listener_added();
+                self.liveness = Some(handle);
+            }
+            Err(e) => tracing::error!(?e, "could not watch the peer window"),
+        }
+    }
+
+    /// Removes every listener, timer and port, stops every handler and ends
+    /// every stream. Idempotent.
+    fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        page::unregister(self.id);
+        self.transport.close();
+        self.clear_timer();
+        if let Some(handle) = self.liveness.take() {
+            self.this_window.clear_interval_with_handle(handle);
+            diagnostics::listener_removed();
+        }
+        self.handlers.cancel_all();
+        self.states.close();
+        self.rejections.close();
+        for feed in self.events.values() {
+            feed.close();
+        }
+    }
+
+    fn on_state(&mut self, state: &State) {
+        match state {
+            State::Connected { .. } => {
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            State::Reconnecting(_) => self.transport.end_session(),
+            State::Closed(reason) => {
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(Err(reason.clone()));
+                }
+                // Streams get the final state before they end.
+                self.states.send(state);
+                self.teardown();
+                return;
+            }
+            State::Idle | State::Connecting => {}
+        }
+        self.states.send(state);
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !matches!(self.engine.state(), State::Closed(_)) {
+            self.engine.close("connection dropped");
+            self.flush();
+        }
+        self.teardown();
+        diagnostics::connection_dropped();
+    }
+}
+
+/// Runs the engine's outputs: posts frames, dispatches deliveries, re-arms
+/// the timer. Deliveries are dispatched with no borrow held.
+pub(crate) fn drive(rc: &Rc<RefCell<Inner>>) {
+    loop {
+        let deliveries: Vec<Delivery> = {
+            let Ok(mut inner) = rc.try_borrow_mut() else {
+                return; // an outer drive is running and will finish the work
+            };
+            inner.flush();
+            let out: Vec<Delivery> = std::iter::from_fn(|| inner.engine.poll_delivery()).collect();
+            if out.is_empty() {
+                if !inner.torn_down {
+                    inner.schedule_timer();
+                }
+                return;
+            }
+            out
+        };
+        for d in deliveries {
+            dispatch(rc, d);
+        }
+    }
+}
+
+fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
+    let Ok(mut inner) = rc.try_borrow_mut() else {
+        return;
+    };
+    match delivery {
+        Delivery::State(state) => {
+            tracing::debug!(?state, "bus state");
+            inner.on_state(&state);
+        }
+        Delivery::Request {
+            id,
+            method,
+            payload,
+        } => match inner.handlers.start(id, &method, payload) {
+            None => {
+                inner.engine.reply(id, Err(method_not_found(&method)));
+            }
+            Some(task) => {
+                let weak = Rc::downgrade(rc);
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = task.await;
+                    let Some(rc) = weak.upgrade() else { return };
+                    if let Ok(mut inner) = rc.try_borrow_mut() {
+                        inner.handlers.finished(id);
+                        if let Some(result) = result {
+                            inner.engine.reply(id, result);
+                        }
+                    }
+                    schedule_drive(&rc);
+                });
+            }
+        },
+        Delivery::Reply { call, result } => {
+            if let Some(tx) = inner.calls.remove(&call) {
+                let _ = tx.send(result);
+            }
+        }
+        Delivery::Event { topic, payload } => {
+            if let Some(feed) = inner.events.get(&topic) {
+                feed.send(&payload);
+            }
+        }
+        Delivery::Cancelled(id) => inner.handlers.cancel(id),
+        Delivery::Rejected(rejection) => {
+            tracing::debug!(reason = %rejection.reason, origin = ?rejection.origin, "rejected a frame");
+            inner.rejections.send(&rejection);
+        }
+    }
+}
+
+/// Drives the connection at the end of the current task rather than now, so
+/// every call, reply and event the application makes in one turn of the event
+/// loop leaves in one coalesced frame.
+pub(crate) fn schedule_drive(rc: &Rc<RefCell<Inner>>) {
+    let Ok(mut inner) = rc.try_borrow_mut() else {
+        return;
+    };
+    if inner.flush_scheduled || inner.torn_down {
+        return;
+    }
+    inner.flush_scheduled = true;
+    let _ = js_sys::Promise::resolve(&JsValue::NULL).then(&inner.flush_fn);
+}
+
+/// A message from the peer window (see [`page`]).
+fn receive_window(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
+    let ports = event.ports();
+    {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            close_ports(&ports);
+            return;
+        };
+        let data = event.data();
+        let Some(buffer) = data.dyn_ref::<ArrayBuffer>() else {
+            inner.engine.record_foreign();
+            close_ports(&ports);
+            return;
+        };
+        inner.traffic.window_in += 1;
+        let now = inner.now();
+        let origin = event.origin();
+        let channel = Channel::Window {
+            origin: &origin,
+            source: SourceId::PEER,
+            with_port: ports.length() > 0,
+        };
+        let received = inner.engine.handle_frame(now, channel, &JsFrame(buffer));
+        if received.adopt_port {
+            inner.transport.adopt_port(&ports);
+        } else {
+            close_ports(&ports);
+        }
+    }
+    drive(rc);
+}
+
+fn receive_port(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
+    {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            return;
+        };
+        let data = event.data();
+        let Some(buffer) = data.dyn_ref::<ArrayBuffer>() else {
+            inner.engine.record_foreign();
+            return;
+        };
+        inner.traffic.port_in += 1;
+        let now = inner.now();
+        let _ = inner
+            .engine
+            .handle_frame(now, Channel::Port, &JsFrame(buffer));
+    }
+    drive(rc);
+}
+
+/// Runs `f` on a live connection, then drives it.
+fn with_live(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
+    if let Some(rc) = weak.upgrade() {
+        {
+            let Ok(mut inner) = rc.try_borrow_mut() else {
+                return;
+            };
+            f(&mut inner);
+        }
+        drive(&rc);
+    }
+}
+
+/// Builds a connection around a checked engine and starts the handshake.
+pub(crate) fn start(
+    engine: Engine,
+    this_window: Window,
+    peer: Window,
+    kind: PeerKind,
+    liveness_interval: Duration,
+) -> Rc<RefCell<Inner>> {
+    let id = page::next_id();
+    let perf = this_window.performance();
+    let rc = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
+        let w = weak.clone();
+        let on_port = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(rc) = w.upgrade() {
+                receive_port(&rc, &e);
+            }
+        });
+        let w = weak.clone();
+        let on_load = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            with_live(&w, |inner| {
+                let now = inner.now();
+                inner.engine.verify_peer(now);
+            });
+        });
+        let w = weak.clone();
+        let timer_fn = Closure::<dyn FnMut()>::new(move || {
+            with_live(&w, |inner| {
+                if inner.timer.take().is_some() {
+                    diagnostics::listener_removed();
+                }
+                let now = inner.now();
+                inner.engine.handle_timeout(now);
+            });
+        });
+        let w = weak.clone();
+        let liveness_fn = Closure::<dyn FnMut()>::new(move || {
+            with_live(&w, |inner| {
+                if inner.transport.peer_gone() {
+                    inner.engine.peer_gone();
+                }
+            });
+        });
+        let w = weak.clone();
+        let flush_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            with_live(&w, |inner| inner.flush_scheduled = false);
+        });
+        let transport = WindowTransport::new(peer.clone(), kind, on_port, on_load);
+        RefCell::new(Inner {
+            id,
+            engine,
+            transport: Box::new(transport),
+            this_window: this_window.clone(),
+            perf,
+            timer_fn,
+            timer: None,
+            liveness_fn,
+            liveness: None,
+            flush_fn,
+            flush_scheduled: false,
+            handlers: Handlers::default(),
+            events: HashMap::new(),
+            states: Feed::default(),
+            rejections: Feed::default(),
+            calls: HashMap::new(),
+            waiters: Vec::new(),
+            traffic: Traffic::default(),
+            torn_down: false,
+        })
+    });
+    diagnostics::connection_created();
+    let weak = Rc::downgrade(&rc);
+    let receiver: page::Receiver = Rc::new(move |event: &MessageEvent| {
+        if let Some(rc) = weak.upgrade() {
+            receive_window(&rc, event);
+        }
+    });
+    page::register(id, &this_window, peer, receiver);
+    {
+        let mut inner = rc.borrow_mut();
+        inner.watch_liveness(liveness_interval);
+        let now = inner.now();
+        inner.engine.connect(now);
+    }
+    drive(&rc);
+    rc
+}

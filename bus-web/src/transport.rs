@@ -1,0 +1,170 @@
+//! The seam between a connection and what carries its frames. A transport
+//! only moves bytes where the engine routed them; it decides nothing.
+//! Today: windows and their private `MessagePort` ([`WindowTransport`]).
+
+use bus_core::{Route, Transmit};
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{Event, HtmlIFrameElement, MessageChannel, MessageEvent, MessagePort, Window};
+
+use crate::diagnostics;
+
+/// What carries one connection's frames.
+pub(crate) trait Transport {
+    /// Sends a frame where the engine routed it. `Err` says why it could not.
+    fn send(&mut self, transmit: Transmit) -> Result<(), String>;
+
+    /// Keeps the private channel that came with an accepted frame, as the
+    /// engine said ([`bus_core::Received::adopt_port`]).
+    fn adopt_port(&mut self, ports: &Array);
+
+    /// The session ended: let its private channel go.
+    fn end_session(&mut self);
+
+    /// Whether the peer is gone for good (popup closed, iframe removed).
+    fn peer_gone(&self) -> bool;
+
+    /// Removes every listener and closes every channel. Idempotent.
+    fn close(&mut self);
+}
+
+/// Frames counted per channel: shows that traffic moved to the private port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Frames received as window messages from the peer.
+    pub window_in: u64,
+    /// Frames received on the private port.
+    pub port_in: u64,
+    /// Frames posted to the peer window.
+    pub window_out: u64,
+    /// Frames posted on the private port.
+    pub port_out: u64,
+}
+
+/// What the peer window is, for liveness checks.
+pub(crate) enum PeerKind {
+    Iframe(HtmlIFrameElement),
+    Window,
+}
+
+/// A peer window, plus the session's private port once the engine adopts one.
+pub(crate) struct WindowTransport {
+    peer: Window,
+    kind: PeerKind,
+    port: Option<MessagePort>,
+    /// The connection's handler for port messages.
+    on_port: Closure<dyn FnMut(MessageEvent)>,
+    /// The connection's handler for the iframe's `load` event, while listening.
+    on_load: Option<Closure<dyn FnMut(Event)>>,
+}
+
+impl WindowTransport {
+    pub(crate) fn new(
+        peer: Window,
+        kind: PeerKind,
+        on_port: Closure<dyn FnMut(MessageEvent)>,
+        on_load: Closure<dyn FnMut(Event)>,
+    ) -> WindowTransport {
+        let mut t = WindowTransport {
+            peer,
+            kind,
+            port: None,
+            on_port,
+            on_load: None,
+        };
+        if let PeerKind::Iframe(frame) = &t.kind
+            && frame
+                .add_event_listener_with_callback("load", on_load.as_ref().unchecked_ref())
+                .is_ok()
+        {
+            diagnostics::listener_added();
+            t.on_load = Some(on_load);
+        }
+        t
+    }
+
+    fn install_port(&mut self, port: MessagePort) {
+        self.end_session();
+        // Assigning onmessage also starts the port.
+        port.set_onmessage(Some(self.on_port.as_ref().unchecked_ref()));
+        diagnostics::listener_added();
+        self.port = Some(port);
+    }
+}
+
+/// Copies a frame into a fresh `ArrayBuffer` that is transferred, not cloned.
+fn buffer(bytes: &[u8]) -> (js_sys::ArrayBuffer, Array) {
+    let view = Uint8Array::new_with_length(bytes.len() as u32);
+    view.copy_from(bytes);
+    let buffer = view.buffer();
+    let transfer = Array::of1(&buffer);
+    (buffer, transfer)
+}
+
+impl Transport for WindowTransport {
+    fn send(&mut self, t: Transmit) -> Result<(), String> {
+        let (buffer, transfer) = buffer(&t.bytes);
+        let result = match t.route {
+            Route::Port => {
+                let port = self
+                    .port
+                    .as_ref()
+                    .ok_or("no private port for session traffic")?;
+                port.post_message_with_transferable(&buffer, &transfer)
+            }
+            Route::Window { target_origin } => {
+                if t.attach_port {
+                    let channel = MessageChannel::new()
+                        .map_err(|e| format!("could not create a MessageChannel: {e:?}"))?;
+                    self.install_port(channel.port1());
+                    transfer.push(&channel.port2());
+                }
+                self.peer
+                    .post_message_with_transfer(&buffer, &target_origin, &transfer)
+            }
+        };
+        result.map_err(|e| format!("postMessage failed: {e:?}"))
+    }
+
+    fn adopt_port(&mut self, ports: &Array) {
+        if let Ok(port) = ports.get(0).dyn_into::<MessagePort>() {
+            self.install_port(port);
+        }
+    }
+
+    fn end_session(&mut self) {
+        if let Some(port) = self.port.take() {
+            port.set_onmessage(None);
+            port.close();
+            diagnostics::listener_removed();
+        }
+    }
+
+    fn peer_gone(&self) -> bool {
+        let detached = match &self.kind {
+            PeerKind::Iframe(frame) => !frame.is_connected(),
+            PeerKind::Window => false,
+        };
+        detached || self.peer.closed().unwrap_or(false)
+    }
+
+    fn close(&mut self) {
+        self.end_session();
+        if let (PeerKind::Iframe(frame), Some(on_load)) = (&self.kind, self.on_load.take()) {
+            let _ =
+                frame.remove_event_listener_with_callback("load", on_load.as_ref().unchecked_ref());
+            diagnostics::listener_removed();
+        }
+    }
+}
+
+/// Closes ports that came with a frame the engine did not adopt, so none is
+/// kept (or leaked) by the binding on its own.
+pub(crate) fn close_ports(ports: &Array) {
+    for p in ports.iter() {
+        if let Ok(port) = p.dyn_into::<MessagePort>() {
+            port.close();
+        }
+    }
+}
