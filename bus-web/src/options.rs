@@ -95,11 +95,13 @@ impl Options {
         &self.config.allowlist
     }
 
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn liveness(&self) -> Duration {
         self.liveness_interval
     }
 
     /// The engine configuration for one role.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn config(&self, role: Role, peer_origin: Option<String>) -> Config {
         let mut c = self.config.clone();
         c.role = role;
