@@ -203,16 +203,14 @@ impl Engine {
             Phase::Knocking { deadline, .. } | Phase::Welcomed { deadline, .. } => *deadline,
             _ => self.handshake_deadline(now),
         };
-        let session = Session {
-            id: SessionId::from_bytes(id),
-            hello: nonce,
-            origin: origin.to_owned(),
+        let session = self.new_session(
+            now,
+            SessionId::from_bytes(id),
+            nonce,
+            origin,
             version,
-            peer_max_frame: (peer_max as usize).clamp(256, self.config.limits.max_frame_bytes),
-            last_heard: now,
-            next_ping: None,
-            probe_deadline: None,
-        };
+            peer_max,
+        );
         self.send_welcome(origin, session.id, nonce, version);
         self.phase = Phase::Welcomed {
             session,
@@ -254,16 +252,7 @@ impl Engine {
         if self.config.versions.negotiate(picked).is_none() {
             return Err(RejectReason::WrongVersion(version));
         }
-        let session = Session {
-            id: session_id,
-            hello: nonce,
-            origin: origin.to_owned(),
-            version,
-            peer_max_frame: (peer_max as usize).clamp(256, self.config.limits.max_frame_bytes),
-            last_heard: now,
-            next_ping: None,
-            probe_deadline: None,
-        };
+        let session = self.new_session(now, session_id, nonce, origin, version, peer_max);
         let ready = Envelope {
             version,
             session: session_id,
@@ -318,6 +307,29 @@ impl Engine {
             self.open_session(now, session);
         }
         Ok(())
+    }
+
+    /// A session with `origin`, answering hello `nonce`; the peer's frame
+    /// limit is clamped to ours.
+    fn new_session(
+        &self,
+        now: Duration,
+        id: SessionId,
+        nonce: Nonce,
+        origin: &str,
+        version: u16,
+        peer_max: u32,
+    ) -> Session {
+        Session {
+            id,
+            hello: nonce,
+            origin: origin.to_owned(),
+            version,
+            peer_max_frame: (peer_max as usize).clamp(256, self.config.limits.max_frame_bytes),
+            last_heard: now,
+            next_ping: None,
+            probe_deadline: None,
+        }
     }
 
     pub(super) fn open_session(&mut self, now: Duration, mut session: Session) {
