@@ -46,7 +46,7 @@ mod exports {
     }
 
     fn options(allow: &str) -> Result<Options, JsValue> {
-        let options = Options::new(Allowlist::new([allow]).map_err(err)?);
+        let options = Options::new(bus_web::allowlist([allow]).map_err(err)?);
         Ok(options.call_timeout(Duration::from_secs(120)))
     }
 

@@ -24,7 +24,11 @@
 
 use std::fmt;
 
-use url::{Host, Url};
+mod canonical;
+mod serialized;
+mod suffix;
+
+use serialized::Host;
 
 /// The serialization of an opaque origin (sandboxed frames, `data:` URLs).
 pub const OPAQUE_ORIGIN: &str = "null";
@@ -140,8 +144,21 @@ enum Entry {
 
 /// The set of origins allowed to talk to us. Deny by default.
 ///
-/// Build it with [`Allowlist::new`]; check a `MessageEvent.origin` with
-/// [`Allowlist::allows`].
+/// Build it with [`Allowlist::new`] (in the browser, `bus_web::allowlist` or
+/// the compile-time checked `bus_web::allowlist!`); check a
+/// `MessageEvent.origin` with [`Allowlist::allows`].
+///
+/// # Which checks run where
+/// | check | native (default `public-suffix` feature) | browser build |
+/// |---|---|---|
+/// | syntax: scheme, path, query, userinfo, `*` placement, regex-like | yes | yes |
+/// | entry canonicalised (case, IDN, default port) | `url` crate | `bus_web::allowlist`: the browser's `URL`; `Allowlist::new`: ASCII hosts only |
+/// | wildcard over a public suffix refused | the whole public suffix list | single labels and a built-in list of common suffixes (`*.co.uk`, `*.github.io`, `*.vercel.app`, …) |
+/// | origin matched | exact bytes, or the serialized-origin parser; natively also a `url` round trip | exact bytes, or the serialized-origin parser |
+///
+/// To get the full public-suffix check on an allowlist the browser build
+/// reads at run time, call [`lint`] on it in a native test, or write it as a
+/// literal with `bus_web::allowlist!`, which checks it when it compiles.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Allowlist {
     entries: Vec<Entry>,
@@ -157,6 +174,10 @@ impl Allowlist {
     /// (`https://*.example.com`) that matches any depth of subdomain but never
     /// the bare domain, with scheme and port compared exactly.
     ///
+    /// Natively the `url` crate canonicalises entries. In the browser build
+    /// this takes ASCII hosts only: prefer `bus_web::allowlist`, which hands
+    /// entries to the browser's own URL parser.
+    ///
     /// ```
     /// use bus_core::Allowlist;
     /// let err = Allowlist::new(["https://*.co.uk"]).unwrap_err();
@@ -167,9 +188,33 @@ impl Allowlist {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
+        Allowlist::with_canonicalizer(patterns, canonical::default)
+    }
+
+    /// Like [`Allowlist::new`], with `origin_of` as the URL parser: it gets
+    /// `scheme://host[:port]` and returns that URL's origin as a browser
+    /// serializes it, or why it is not a URL. `bus_web::allowlist` passes
+    /// the browser's `URL` here.
+    ///
+    /// ```
+    /// use bus_core::Allowlist;
+    /// // A parser that knows one host, for the example.
+    /// let allow = Allowlist::with_canonicalizer(["https://SHOP.example:443"], |url| {
+    ///     assert_eq!(url, "https://SHOP.example:443");
+    ///     Ok("https://shop.example".to_owned())
+    /// })?;
+    /// assert!(allow.allows("https://shop.example"));
+    /// # Ok::<(), bus_core::OriginError>(())
+    /// ```
+    pub fn with_canonicalizer<I, F>(patterns: I, origin_of: F) -> Result<Allowlist, OriginError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+        F: Fn(&str) -> Result<String, String>,
+    {
         let mut entries = Vec::new();
         for pattern in patterns {
-            let entry = parse_entry(pattern.as_ref())?;
+            let entry = parse_entry(pattern.as_ref(), &origin_of)?;
             if !entries.contains(&entry) {
                 entries.push(entry);
             }
@@ -178,6 +223,14 @@ impl Allowlist {
             entries,
             opaque: false,
         })
+    }
+
+    /// Builds an allowlist from entries that `bus_web::allowlist!` checked
+    /// and canonicalised when it compiled. Not for hand use: an entry that
+    /// does not parse leaves the allowlist empty, which allows nothing.
+    #[doc(hidden)]
+    pub fn __from_checked(patterns: &[&str]) -> Allowlist {
+        Allowlist::with_canonicalizer(patterns, canonical::ascii).unwrap_or_default()
     }
 
     /// Also allows the opaque origin `"null"` (sandboxed iframes without
@@ -204,38 +257,41 @@ impl Allowlist {
         if origin == OPAQUE_ORIGIN {
             return self.opaque;
         }
-        if self
-            .entries
-            .iter()
-            .any(|e| matches!(e, Entry::Exact(x) if x == origin))
-        {
-            return true;
+        let mut wildcards = false;
+        for entry in &self.entries {
+            match entry {
+                Entry::Exact(exact) if exact == origin => return true,
+                Entry::Exact(_) => {}
+                Entry::Wildcard { .. } => wildcards = true,
+            }
         }
-        let has_wildcards = self
-            .entries
-            .iter()
-            .any(|e| matches!(e, Entry::Wildcard { .. }));
-        has_wildcards && self.allows_by_wildcard(origin)
+        wildcards && self.allows_by_wildcard(origin)
     }
 
     fn allows_by_wildcard(&self, origin: &str) -> bool {
         // Only a string that is exactly a canonical serialized origin may match.
-        let Some((scheme, host, port)) = parse_serialized_origin(origin) else {
+        let Some(parsed) = serialized::parse(origin) else {
             return false;
         };
+        let Host::Domain(host) = parsed.host else {
+            return false;
+        };
+        #[cfg(all(feature = "public-suffix", not(target_arch = "wasm32")))]
+        if canonical::with_url_crate(origin).as_deref() != Ok(origin) {
+            // Natively the url crate also vets xn-- labels; in the browser the
+            // origin comes from the browser's own serializer.
+            return false;
+        }
         self.entries.iter().any(|e| match e {
             Entry::Wildcard {
-                scheme: s,
+                scheme,
                 dot_suffix,
-                port: p,
+                port,
             } => {
-                *s == scheme
-                    && *p == port
+                scheme == parsed.scheme
+                    && *port == parsed.port
                     && host.len() > dot_suffix.len()
                     && host.ends_with(dot_suffix.as_str())
-                    && !host[..host.len() - dot_suffix.len()]
-                        .split('.')
-                        .any(str::is_empty)
             }
             Entry::Exact(_) => false,
         })
@@ -289,31 +345,63 @@ impl fmt::Display for Allowlist {
     }
 }
 
+/// Checks allowlist entries with every check there is, including the whole
+/// public suffix list: call it in a native test on the allowlist your
+/// browser build reads at run time (from a config file, a `<meta>` tag…),
+/// since the browser build only knows the most common public suffixes.
+///
+/// ```
+/// assert!(bus_core::origin::lint(["https://*.shop.example", "https://pay.example"]).is_ok());
+/// // Not on the browser build's short list, but a public suffix all the same:
+/// assert!(bus_core::origin::lint(["https://*.s3.amazonaws.com"]).is_err());
+/// ```
+#[cfg(all(feature = "public-suffix", not(target_arch = "wasm32")))]
+pub fn lint<I>(patterns: I) -> Result<(), OriginError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    Allowlist::new(patterns).map(drop)
+}
+
 /// Canonicalises one origin the way an allowlist entry is: lower-case host,
 /// punycode, default port dropped. Handy to turn an iframe's URL into the
-/// origin to post to.
+/// origin to post to. (In the browser, `new URL(u).origin` does the same.)
 ///
 /// ```
 /// let origin = bus_core::origin::canonical_origin("HTTPS://Bücher.example:443/shop?x=1")?;
 /// assert_eq!(origin, "https://xn--bcher-kva.example");
 /// # Ok::<(), bus_core::OriginError>(())
 /// ```
+#[cfg(all(feature = "public-suffix", not(target_arch = "wasm32")))]
 pub fn canonical_origin(url: &str) -> Result<String, OriginError> {
-    let parsed =
-        Url::parse(url).map_err(|e| OriginError::new(url, Problem::NotAUrl(e.to_string())))?;
-    match parsed.scheme() {
-        "http" | "https" => {}
-        other => return Err(OriginError::new(url, Problem::Scheme(other.to_owned()))),
+    canonical_origin_with(url, canonical::with_url_crate)
+}
+
+/// Like [`canonical_origin`], with `origin_of` as the URL parser: it gets
+/// `url` and returns its origin as a browser serializes it, or why it is not
+/// a URL. Only `http` and `https` origins are accepted.
+pub fn canonical_origin_with(
+    url: &str,
+    origin_of: impl Fn(&str) -> Result<String, String>,
+) -> Result<String, OriginError> {
+    let origin = origin_of(url).map_err(|why| OriginError::new(url, Problem::NotAUrl(why)))?;
+    if origin.starts_with("https://") || origin.starts_with("http://") {
+        return Ok(origin);
     }
-    if parsed.host().is_none() {
-        return Err(OriginError::new(url, Problem::NoHost));
-    }
-    Ok(parsed.origin().ascii_serialization())
+    let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+    Err(OriginError::new(
+        url,
+        Problem::Scheme(scheme.to_ascii_lowercase()),
+    ))
 }
 
 const REGEX_CHARS: &[char] = &['^', '$', '(', ')', '|', '\\', '+', '{', '}', '<', '>'];
 
-fn parse_entry(raw: &str) -> Result<Entry, OriginError> {
+fn parse_entry(
+    raw: &str,
+    origin_of: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Entry, OriginError> {
     let err = |p| OriginError::new(raw, p);
     if raw.trim().is_empty() {
         return Err(err(Problem::Empty));
@@ -347,80 +435,53 @@ fn parse_entry(raw: &str) -> Result<Entry, OriginError> {
     if rest.contains('*') {
         return Err(err(Problem::MisplacedWildcard));
     }
-    let url = Url::parse(&format!("{scheme}://{rest}"))
-        .map_err(|e| err(Problem::NotAUrl(e.to_string())))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(err(Problem::Userinfo));
+    // Whatever follows the authority: a query or fragment first, then a path
+    // (a lone trailing `/` is tolerated).
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match tail.find(['?', '#']).and_then(|i| tail.get(i..i + 1)) {
+        Some("?") => return Err(err(Problem::Query)),
+        Some(_) => return Err(err(Problem::Fragment)),
+        None if tail.len() > 1 => return Err(err(Problem::Path)),
+        None => {}
     }
-    if url.query().is_some() {
-        return Err(err(Problem::Query));
-    }
-    if url.fragment().is_some() {
-        return Err(err(Problem::Fragment));
-    }
-    // `Url` normalises "" to "/": a lone trailing slash is tolerated, any other path is not.
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    if url.path() != "/" || rest.len() > authority_end + 1 {
-        return Err(err(Problem::Path));
-    }
-    let host = match url.host() {
-        Some(h) => h,
-        None => return Err(err(Problem::NoHost)),
+    let origin =
+        origin_of(&format!("{scheme}://{authority}")).map_err(|why| err(Problem::NotAUrl(why)))?;
+    let host_and_port = origin.split_once("://").map_or("", |(_, h)| h);
+    let host_end = match host_and_port.strip_prefix('[') {
+        Some(_) => host_and_port
+            .find(']')
+            .map_or(host_and_port.len(), |i| i + 1),
+        None => host_and_port.find(':').unwrap_or(host_and_port.len()),
     };
-    if let Host::Domain(d) = &host
-        && d.ends_with('.')
+    if host_and_port
+        .get(..host_end)
+        .is_some_and(|h| h.ends_with('.'))
     {
         return Err(err(Problem::TrailingDot));
     }
     if !wildcard {
-        return Ok(Entry::Exact(url.origin().ascii_serialization()));
+        return Ok(Entry::Exact(origin));
     }
-    let domain = match host {
-        Host::Domain(d) => d.to_owned(),
+    let Some(parsed) = serialized::parse(&origin) else {
+        return Err(err(Problem::NotAUrl(format!(
+            "{origin} is not a domain a wildcard can stand over"
+        ))));
+    };
+    let domain = match parsed.host {
+        Host::Domain(d) => d,
         Host::Ipv4(_) | Host::Ipv6(_) => return Err(err(Problem::WildcardOverIp)),
     };
-    if is_public_suffix(&domain) {
-        return Err(err(Problem::WildcardOverPublicSuffix(domain)));
+    if suffix::is_public_suffix(domain) {
+        return Err(err(Problem::WildcardOverPublicSuffix(domain.to_owned())));
     }
     Ok(Entry::Wildcard {
         scheme,
         dot_suffix: format!(".{domain}"),
-        port: url.port(),
+        port: parsed.port,
     })
 }
 
-/// Whether a wildcard over `domain` would span unrelated owners: a known
-/// public suffix, or an unknown single label (except `localhost`).
-fn is_public_suffix(domain: &str) -> bool {
-    if let Some(suffix) = psl::suffix(domain.as_bytes())
-        && suffix.as_bytes() == domain.as_bytes()
-        && suffix.is_known()
-    {
-        return true;
-    }
-    !domain.contains('.') && domain != "localhost"
-}
-
-/// Splits a canonical serialized origin into (scheme, host, port), or `None`
-/// if `origin` is not byte-for-byte what a browser would serialize.
-fn parse_serialized_origin(origin: &str) -> Option<(&str, &str, Option<u16>)> {
-    let url = Url::parse(origin).ok()?;
-    if url.origin().ascii_serialization() != origin {
-        return None;
-    }
-    let (scheme, rest) = origin.split_once("://")?;
-    let host_len = url.host_str()?.len();
-    let host = rest.get(..host_len)?;
-    // Hosts a browser can actually load from: DNS labels only. `*` and other
-    // characters the URL parser tolerates never match a wildcard.
-    let dns_chars = host.bytes().all(|b| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
-    });
-    if !dns_chars || host.ends_with('.') || !matches!(url.host(), Some(Host::Domain(_))) {
-        return None;
-    }
-    Some((scheme, host, url.port()))
-}
-
-#[cfg(test)]
+// The tests hold every parser to the url crate and psl.
+#[cfg(all(test, feature = "public-suffix"))]
 mod tests;

@@ -137,6 +137,7 @@ proptest! {
         let allow = Allowlist::new(["https://app.example.com", "https://*.example.org", "http://[::1]:8080"]).unwrap();
         if allow.allows(&origin) {
             // Whatever matched is a canonical origin with a clean host.
+            #[cfg(feature = "public-suffix")]
             prop_assert_eq!(bus_core::origin::canonical_origin(&origin).unwrap(), origin.clone());
             prop_assert!(!origin.contains('*') && !origin.contains('@') && !origin.contains('%') && !origin.contains(' '));
             prop_assert!(!origin.ends_with('/') && !origin.ends_with('.'));

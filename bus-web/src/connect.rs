@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use bus_core::origin::canonical_origin;
 use bus_core::{ConfigError, Engine, Entropy, EntropyError, OriginError, Role};
 use js_sys::Object;
 use wasm_bindgen::{JsCast, JsValue};
@@ -102,10 +101,7 @@ fn connection(inner: std::rc::Rc<std::cell::RefCell<crate::driver::Inner>>) -> C
 /// Resolves `url` against the page and returns its origin.
 fn origin_of(window: &Window, url: &str) -> Result<String, ConnectError> {
     let base = window.location().href().unwrap_or_default();
-    let absolute = web_sys::Url::new_with_base(url, &base)
-        .map(|u| u.href())
-        .unwrap_or_else(|_| url.to_owned());
-    canonical_origin(&absolute).map_err(ConnectError::Url)
+    crate::origins::origin_of(url, &base).map_err(ConnectError::Url)
 }
 
 /// Connects to a child iframe.
@@ -210,7 +206,7 @@ pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
         .document()
         .map(|d| d.referrer())
         .filter(|r| !r.is_empty())
-        .and_then(|r| canonical_origin(&r).ok())
+        .and_then(|r| crate::origins::origin_of(&r, &r).ok())
         .filter(|o| options.allowlist().allows(o));
     let engine = engine(&window, &options, Role::Guest, referrer)?;
     Ok(connection(start(

@@ -55,12 +55,32 @@
 #![warn(missing_docs)]
 
 mod options;
+mod origins;
 
 pub use bus_core::{
     Allowlist, CallError, CloseReason, Heartbeat, Limits, Method, OriginError, RejectReason,
     Rejection, RemoteError, SessionEnd, State, Stats, Topic, Versions,
 };
+/// An [`Allowlist`] of literal entries, checked when it compiles with every
+/// native check, the whole public suffix list included; the app receives the
+/// canonical entries.
+///
+/// ```
+/// let allow: bus_web::Allowlist =
+///     bus_web::allowlist!["https://Shop.example", "https://*.cdn.shop.example:8443"];
+/// assert!(allow.allows("https://shop.example"));
+/// assert!(allow.allows("https://eu.cdn.shop.example:8443"));
+/// ```
+///
+/// A wildcard over a public suffix does not compile, even one the browser
+/// build's short list does not know:
+///
+/// ```compile_fail
+/// let allow = bus_web::allowlist!["https://*.s3.amazonaws.com"];
+/// ```
+pub use bus_macros::allowlist;
 pub use options::Options;
+pub use origins::allowlist;
 
 // Imports run one way: connect → driver → {page, transport, handlers,
 // streams, frame} → diagnostics; connection and hub are the public face.

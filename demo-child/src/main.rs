@@ -103,7 +103,7 @@ mod app {
         quote: RwSignal<Option<Quote>>,
     ) -> Result<Connection, String> {
         let origins = meta("bus-allow").unwrap_or_default();
-        let allow = Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?;
+        let allow = bus_web::allowlist(origins.split_whitespace()).map_err(|e| e.to_string())?;
         let options = with_test_versions(Options::new(allow));
         let conn = match mode {
             Mode::Embedded => bus_web::connect_parent(options),

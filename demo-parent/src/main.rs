@@ -41,8 +41,9 @@ mod app {
         // still talk only to the origin it embedded).
         #[cfg(feature = "test-hooks")]
         let origins = origins + " " + &query("extra-allow").unwrap_or_default();
-        let options =
-            Options::new(Allowlist::new(origins.split_whitespace()).map_err(|e| e.to_string())?);
+        let options = Options::new(
+            bus_web::allowlist(origins.split_whitespace()).map_err(|e| e.to_string())?,
+        );
         // Test hook: `?handshake-ms=N` shortens the handshake timeout (to see it fail).
         #[cfg(feature = "test-hooks")]
         let options = match query("handshake-ms").and_then(|v| v.parse().ok()) {

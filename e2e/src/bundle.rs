@@ -23,8 +23,9 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// Builds every app in `release` or debug mode and writes `<dist>/<app>/app.js`
-/// and `app_bg.wasm`. Returns `<dist>`: `target/demo`, or
+/// Builds every app and writes `<dist>/<app>/app.js` and `app_bg.wasm`:
+/// with `release`, size-optimised (the `wasm-size` profile: opt-level z,
+/// LTO; then wasm-opt `-Oz`), else a debug build. Returns `<dist>`: `target/demo`, or
 /// `target/demo-test-hooks` with the e2e suite's hooks compiled in
 /// (`test_hooks`; the demo people see has none).
 pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
@@ -33,7 +34,7 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
     cmd.current_dir(workspace_root())
         .args(["build", "--target", "wasm32-unknown-unknown"]);
     if release {
-        cmd.arg("--release");
+        cmd.args(["--profile", "wasm-size"]);
     }
     for app in APPS {
         cmd.args(["-p", app]);
@@ -51,7 +52,7 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
         )
         .into());
     }
-    let profile = if release { "release" } else { "debug" };
+    let profile = if release { "wasm-size" } else { "debug" };
     let wasm_dir = target_dir().join("wasm32-unknown-unknown").join(profile);
     let dist = target_dir().join(if test_hooks {
         "demo-test-hooks"
@@ -63,6 +64,9 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
         let out = dist.join(app);
         std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
         bindgen(&input, &out, "app")?;
+        if release {
+            wasm_opt(&out.join("app_bg.wasm"))?;
+        }
     }
     Ok(dist)
 }
@@ -79,5 +83,58 @@ pub fn bindgen(input: &Path, out: &Path, name: &str) -> Result<(), Error> {
         .out_name(name)
         .generate(out)
         .map_err(|e| format!("wasm-bindgen on {}: {e}", input.display()))?;
+    Ok(())
+}
+
+/// binaryen's wasm-opt, from the npm package pinned in `e2e/package-lock.json`
+/// (Debian's binaryen is too old for current rustc output). Runs `npm ci` in
+/// e2e/ when it is missing.
+fn wasm_opt_script() -> Result<PathBuf, Error> {
+    let e2e = workspace_root().join("e2e");
+    let script = e2e.join("node_modules/binaryen/bin/wasm-opt");
+    if script.exists() {
+        return Ok(script);
+    }
+    let status = Command::new("npm")
+        .current_dir(&e2e)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .status()
+        .map_err(|e| {
+            format!(
+                "wasm-opt comes from npm, and npm could not run ({e}): install Node.js and npm \
+                 (Debian: `sudo apt-get install nodejs npm`), then rerun"
+            )
+        })?;
+    if !status.success() || !script.exists() {
+        return Err(format!(
+            "`npm ci` in {} did not install binaryen's wasm-opt ({status}); run it by hand to see why",
+            e2e.display()
+        )
+        .into());
+    }
+    Ok(script)
+}
+
+/// Optimises `wasm` for size in place with wasm-opt `-Oz`.
+pub fn wasm_opt(wasm: &Path) -> Result<(), Error> {
+    let script = wasm_opt_script()?;
+    let status = Command::new("node")
+        .arg(&script)
+        .arg(wasm)
+        .args(["-o"])
+        .arg(wasm)
+        .args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-reference-types",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+        ])
+        .status()
+        .map_err(|e| format!("could not run node for wasm-opt: {e}; install Node.js"))?;
+    if !status.success() {
+        return Err(format!("wasm-opt failed on {} ({status})", wasm.display()).into());
+    }
     Ok(())
 }

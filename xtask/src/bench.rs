@@ -27,7 +27,7 @@ fn copy(from: &Path, to: &Path) -> Result {
     Ok(())
 }
 
-fn gz_len(paths: &[PathBuf]) -> Result<u64> {
+pub(crate) fn gz_len(paths: &[PathBuf]) -> Result<u64> {
     let mut total = 0;
     for p in paths {
         let data = std::fs::read(p).map_err(|e| format!("read {}: {e}", p.display()))?;
@@ -95,45 +95,10 @@ pub fn bench(args: &[String]) -> Result {
     copy(&penpal.join("penpal.mjs"), &www.join("npm/penpal.mjs"))?;
     copy(&comlink.join("comlink.mjs"), &www.join("npm/comlink.mjs"))?;
 
-    // Sizes, optimised for size (opt-level z, LTO).
-    // (`--bin` would filter every package, so probes and apps build apart.)
-    let mut probes = cargo();
-    probes.args([
-        "build",
-        "--profile",
-        "wasm-size",
-        "--target",
-        WASM_TARGET,
-        "-p",
-        "bench-app",
-    ]);
-    probes.args(["--bin", "size-baseline", "--bin", "size-bus"]);
-    run("build the size probes (opt-level z, LTO)", probes)?;
-    let mut apps = cargo();
-    apps.args([
-        "build",
-        "--profile",
-        "wasm-size",
-        "--target",
-        WASM_TARGET,
-        "-p",
-        "demo-parent",
-        "-p",
-        "demo-child",
-    ]);
-    run("build the demo apps (opt-level z, LTO)", apps)?;
-    let size_dir = target.join(WASM_TARGET).join("wasm-size");
-    let mut sizes = BTreeMap::new();
-    for name in ["size-baseline", "size-bus", "demo-parent", "demo-child"] {
-        let glue = out.join("size").join(name);
-        e2e::bundle::bindgen(&size_dir.join(format!("{name}.wasm")), &glue, name)
-            .map_err(|e| e.to_string())?;
-        let n = gz_len(&[
-            glue.join(format!("{name}_bg.wasm")),
-            glue.join(format!("{name}.js")),
-        ])?;
-        sizes.insert(name.to_owned(), n);
-    }
+    let crate::size::Sizes {
+        gz: mut sizes,
+        breakdown,
+    } = crate::size::build_and_measure(&out)?;
     sizes.insert("penpal".into(), gz_len(&[penpal.join("penpal.min.js")])?);
     sizes.insert(
         "comlink".into(),

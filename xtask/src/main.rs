@@ -8,6 +8,7 @@
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
 
 mod bench;
+mod size;
 
 use std::env;
 use std::io::{self, BufRead, BufReader};
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("size") => size::size(&args[1..]),
         // Cargo's runner for wasm32 test binaries (set by `test`), not for people.
         Some("wasm-bindgen-test-runner") => wasm_test_runner(&args[1..]),
         Some("help" | "--help" | "-h") | None => {

@@ -11,8 +11,7 @@ const ECHO: bus_web::Method<String, String> = bus_web::Method::new("echo");
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen]
 pub fn echo(allow: String) -> Result<(), JsValue> {
-    let allowlist =
-        bus_web::Allowlist::new([allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    let allowlist = bus_web::allowlist([allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
     let conn = bus_web::connect_parent(bus_web::Options::new(allowlist))
         .map_err(|e| JsValue::from_str(&e.to_string()))?;
     conn.serve(ECHO, |s: String| async move { Ok(s) });

@@ -1,0 +1,172 @@
+//! A small parser for origins exactly as a browser serializes them
+//! (`MessageEvent.origin`, `new URL(u).origin`): `scheme://host[:port]`.
+//!
+//! It accepts only the canonical form: lower-case ASCII host, no default
+//! port, no leading zeros, no trailing dot. It does not canonicalise; a
+//! string that is not already canonical is refused. That is all the
+//! allowlist needs to compare an origin with its entries, and it keeps a URL
+//! parser and its Unicode tables out of the browser build.
+
+/// The parts of a canonical serialized `http`/`https` origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Serialized<'a> {
+    /// `"http"` or `"https"`.
+    pub scheme: &'a str,
+    pub host: Host<'a>,
+    /// `None` when the origin uses its scheme's default port.
+    pub port: Option<u16>,
+}
+
+/// The host of a serialized origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Host<'a> {
+    /// Lower-case DNS labels (`a-z`, `0-9`, `-`, `_`), none empty.
+    Domain(&'a str),
+    /// Dotted decimal, as `URL` serializes an IPv4 address.
+    Ipv4(&'a str),
+    /// With its brackets, as `URL` serializes an IPv6 address.
+    Ipv6(&'a str),
+}
+
+/// The default port of an `http`/`https` scheme.
+pub(crate) fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
+}
+
+/// Splits `origin` into its parts, or `None` when it is not byte for byte
+/// a canonical serialized `http`/`https` origin.
+pub(crate) fn parse(origin: &str) -> Option<Serialized<'_>> {
+    let (scheme, rest) = if let Some(rest) = origin.strip_prefix("https://") {
+        ("https", rest)
+    } else {
+        ("http", origin.strip_prefix("http://")?)
+    };
+    let split = if rest.starts_with('[') {
+        rest.find(']').map(|i| i + 1).unwrap_or(rest.len() + 1)
+    } else {
+        rest.find(':').unwrap_or(rest.len())
+    };
+    let host = rest.get(..split)?;
+    let port = match rest.get(split..)? {
+        "" => None,
+        p => Some(port(p.strip_prefix(':')?, default_port(scheme))?),
+    };
+    Some(Serialized {
+        scheme,
+        host: parse_host(host)?,
+        port,
+    })
+}
+
+/// A canonical non-default port: decimal, no sign, no leading zero.
+fn port(digits: &str, default: u16) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 || (digits.len() > 1 && digits.starts_with('0')) {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u32::from(b - b'0');
+    }
+    let value = u16::try_from(value).ok()?;
+    (value != default).then_some(value)
+}
+
+fn parse_host(host: &str) -> Option<Host<'_>> {
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']')?;
+        return is_canonical_ipv6(inner).then_some(Host::Ipv6(host));
+    }
+    if host.is_empty() || host.ends_with('.') {
+        return None;
+    }
+    let mut labels = 0;
+    for label in host.split('.') {
+        let dns = label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if label.is_empty() || !dns {
+            return None;
+        }
+        labels += 1;
+    }
+    // A URL parser reads a host whose last label is a number as IPv4.
+    let last = host.rsplit('.').next().unwrap_or(host);
+    let numeric = last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x");
+    if !numeric {
+        return Some(Host::Domain(host));
+    }
+    let canonical_v4 = labels == 4 && host.split('.').all(|o| octet(o).is_some());
+    canonical_v4.then_some(Host::Ipv4(host))
+}
+
+/// One octet of a dotted-decimal IPv4 address, as a URL serializer writes it.
+fn octet(octet: &str) -> Option<u8> {
+    if octet.is_empty() || octet.len() > 3 || (octet.len() > 1 && octet.starts_with('0')) {
+        return None;
+    }
+    let mut value: u16 = 0;
+    for b in octet.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u16::from(b - b'0');
+    }
+    u8::try_from(value).ok()
+}
+
+/// Whether `text` (without brackets) is an IPv6 address written the way
+/// the URL standard serializes it: lower-case hex without leading zeros, the
+/// first longest run of two or more zero pieces as `::`, no embedded IPv4.
+pub(crate) fn is_canonical_ipv6(text: &str) -> bool {
+    let Ok(addr) = text.parse::<core::net::Ipv6Addr>() else {
+        return false;
+    };
+    write_ipv6(&addr.segments()) == text
+}
+
+/// The URL standard's IPv6 serializer.
+pub(crate) fn write_ipv6(pieces: &[u16; 8]) -> String {
+    // The first longest run of two or more zero pieces is compressed.
+    let (mut best, mut best_len) = (usize::MAX, 1);
+    let mut i = 0;
+    while i < 8 {
+        let start = i;
+        while i < 8 && pieces.get(i) == Some(&0) {
+            i += 1;
+        }
+        if i - start > best_len {
+            (best, best_len) = (start, i - start);
+        }
+        i = i.max(start + 1);
+    }
+    let mut out = String::with_capacity(39);
+    let mut i = 0;
+    while i < 8 {
+        if i == best {
+            out.push_str(if i == 0 { "::" } else { ":" });
+            i += best_len;
+            continue;
+        }
+        push_hex(&mut out, pieces.get(i).copied().unwrap_or(0));
+        if i < 7 {
+            out.push(':');
+        }
+        i += 1;
+    }
+    out
+}
+
+fn push_hex(out: &mut String, piece: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut started = false;
+    for shift in [12u16, 8, 4, 0] {
+        let nibble = usize::from((piece >> shift) & 0xf);
+        if nibble != 0 || started || shift == 0 {
+            started = true;
+            out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! A twiggy-style size profile of a wasm module: every function body and
+//! data segment by its own bytes, named from the module's name section.
+
+use std::collections::HashMap;
+
+use wasmparser::{Name, Parser, Payload};
+
+/// One item of a module and the bytes it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub name: String,
+    pub bytes: u64,
+}
+
+/// The module's items, largest first.
+pub fn items(wasm: &[u8]) -> Result<Vec<Item>, String> {
+    let mut imported_functions = 0u32;
+    let mut bodies = Vec::new();
+    let mut data = Vec::new();
+    let mut names = HashMap::new();
+    let mut custom = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| format!("not a wasm module: {e}"))? {
+            Payload::ImportSection(imports) => {
+                for import in imports.into_imports() {
+                    let import = import.map_err(|e| e.to_string())?;
+                    if matches!(import.ty, wasmparser::TypeRef::Func(_)) {
+                        imported_functions += 1;
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => bodies.push(body.range().len() as u64),
+            Payload::DataSection(segments) => {
+                for segment in segments {
+                    let segment = segment.map_err(|e| e.to_string())?;
+                    data.push(segment.data.len() as u64);
+                }
+            }
+            Payload::CustomSection(section) => {
+                if let wasmparser::KnownCustom::Name(reader) = section.as_known() {
+                    for name in reader {
+                        if let Ok(Name::Function(map)) = name {
+                            for naming in map.into_iter().flatten() {
+                                names.insert(naming.index, naming.name.to_owned());
+                            }
+                        }
+                    }
+                } else {
+                    custom.push(Item {
+                        name: format!("custom section {:?}", section.name()),
+                        bytes: section.data().len() as u64,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut items: Vec<Item> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let index = imported_functions + i as u32;
+            let name = names
+                .remove(&index)
+                .unwrap_or_else(|| format!("function[{index}]"));
+            Item { name, bytes }
+        })
+        .collect();
+    items.extend(data.into_iter().enumerate().map(|(i, bytes)| Item {
+        name: format!("data[{i}]"),
+        bytes,
+    }));
+    items.extend(custom);
+    items.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+    Ok(items)
+}
+
+/// What the size report measures.
+#[derive(Debug)]
+pub struct Sizes {
+    /// Gzipped bytes (wasm + JS glue) of each build, after wasm-opt.
+    pub gz: std::collections::BTreeMap<String, u64>,
+    /// The bus probe's largest items, before wasm-opt strips the names.
+    pub breakdown: Vec<Item>,
+}
+
+/// Builds the size probes (opt-level z, LTO, wasm-bindgen, wasm-opt) and
+/// the demo apps exactly as `cargo xtask demo` serves them, and measures them.
+pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
+    use crate::{WASM_TARGET, cargo, run};
+    // (`--bin` would filter every package, so probes and apps build apart.)
+    let mut probes = cargo();
+    probes.args(["build", "--profile", "wasm-size", "--target", WASM_TARGET]);
+    probes.args([
+        "-p",
+        "bench-app",
+        "--bin",
+        "size-baseline",
+        "--bin",
+        "size-bus",
+    ]);
+    run("build the size probes (opt-level z, LTO)", probes)?;
+    let size_dir = e2e::bundle::target_dir()
+        .join(WASM_TARGET)
+        .join("wasm-size");
+    let mut gz = std::collections::BTreeMap::new();
+    let mut breakdown = Vec::new();
+    for name in ["size-baseline", "size-bus"] {
+        let glue = out.join("size").join(name);
+        e2e::bundle::bindgen(&size_dir.join(format!("{name}.wasm")), &glue, name)
+            .map_err(|e| e.to_string())?;
+        let wasm = glue.join(format!("{name}_bg.wasm"));
+        if name == "size-bus" {
+            let bytes =
+                std::fs::read(&wasm).map_err(|e| format!("read {}: {e}", wasm.display()))?;
+            breakdown = items(&bytes)?;
+        }
+        e2e::bundle::wasm_opt(&wasm).map_err(|e| e.to_string())?;
+        let n = crate::bench::gz_len(&[wasm, glue.join(format!("{name}.js"))])?;
+        gz.insert(name.to_owned(), n);
+    }
+    let demo = e2e::bundle::build_demo(true, false).map_err(|e| e.to_string())?;
+    for app in e2e::bundle::APPS {
+        let dir = demo.join(app);
+        let n = crate::bench::gz_len(&[dir.join("app_bg.wasm"), dir.join("app.js")])?;
+        gz.insert(app.to_owned(), n);
+    }
+    Ok(Sizes { gz, breakdown })
+}
+
+/// `cargo xtask size`: the size report alone, printed.
+pub fn size(_args: &[String]) -> Result<(), String> {
+    crate::ensure_toolchain()?;
+    let out = e2e::bundle::target_dir().join("bench");
+    let sizes = build_and_measure(&out)?;
+    for (name, bytes) in &sizes.gz {
+        println!("{name:>16}: {bytes:>8} B gzipped");
+    }
+    let added = sizes.gz.get("size-bus").copied().unwrap_or(0) as i64
+        - sizes.gz.get("size-baseline").copied().unwrap_or(0) as i64;
+    println!("the bus adds {added} B gzipped\n\nlargest items of the bus probe (before wasm-opt):");
+    for item in sizes.breakdown.iter().take(40) {
+        println!("{:>8}  {}", item.bytes, item.name);
+    }
+    Ok(())
+}
