@@ -15,7 +15,7 @@ mod exports {
     use std::cell::RefCell;
     use std::time::Duration;
 
-    use bus_web::{Allowlist, Connection, Method, Options};
+    use bus_web::{Connection, Method, Options};
     use serde::{Deserialize, Serialize};
     use wasm_bindgen::prelude::*;
     use web_sys::HtmlIFrameElement;

@@ -124,7 +124,7 @@ impl fmt::Display for CloseReason {
             CloseReason::HandshakeTimeout(d) => write!(
                 f,
                 "no handshake within {} ms: is the bus running in the other window, and is each side's origin in the other's allowlist?",
-                d.as_millis()
+                millis(*d)
             ),
             CloseReason::VersionMismatch { local, remote } => write!(
                 f,
@@ -133,7 +133,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ReconnectTimeout(d) => write!(
                 f,
                 "no new session within {} ms of the last one ending; raise Config::reconnect_timeout or leave it unlimited",
-                d.as_millis()
+                millis(*d)
             ),
             CloseReason::PeerGone => f.write_str("the peer window was closed or removed"),
             CloseReason::NoEntropy => f.write_str("no secure random source for the session nonce"),
@@ -173,11 +173,11 @@ impl fmt::Display for SessionEnd {
             SessionEnd::HeartbeatTimeout(d) => write!(
                 f,
                 "the peer did not answer for {} ms (heartbeat)",
-                d.as_millis()
+                millis(*d)
             ),
             SessionEnd::PeerNavigated(o) => write!(
                 f,
-                "the peer window navigated to {o:?}, which this connection does not talk to; waiting for an allowed document"
+                "the peer window navigated to \"{o}\", which this connection does not talk to; waiting for an allowed document"
             ),
         }
     }
@@ -217,7 +217,7 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Remote(e) => e.fmt(f),
-            CallError::Timeout(d) => write!(f, "no reply within {} ms", d.as_millis()),
+            CallError::Timeout(d) => write!(f, "no reply within {} ms", millis(*d)),
             CallError::Cancelled => f.write_str("call cancelled"),
             CallError::Disconnected => f.write_str(
                 "disconnected: the session ended before the reply (peer reloaded or navigated)",
@@ -253,4 +253,9 @@ impl From<CodecError> for RemoteError {
     fn from(e: CodecError) -> RemoteError {
         RemoteError::new(RemoteError::INTERNAL, e.to_string())
     }
+}
+
+/// Whole milliseconds of `d`, for messages (u64: no u128 formatting code).
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -38,6 +38,7 @@ pub mod error;
 pub mod memory;
 pub mod origin;
 pub mod typed;
+pub mod vec_map;
 pub mod version;
 
 pub use codec::CodecError;

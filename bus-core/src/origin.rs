@@ -100,7 +100,7 @@ impl OriginError {
 
 impl fmt::Display for OriginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "allowlist entry {:?} refused: ", self.entry)?;
+        write!(f, "allowlist entry \"{}\" refused: ", self.entry)?;
         match &self.problem {
             Problem::Empty => f.write_str("it is empty; write an origin such as https://app.example.com"),
             Problem::Whitespace => f.write_str("it contains whitespace or a control character; remove it"),
@@ -108,7 +108,7 @@ impl fmt::Display for OriginError {
                 "\"null\" is not a pattern; call Allowlist::allow_opaque_origins() if you really accept sandboxed or data: frames",
             ),
             Problem::NotAUrl(why) => write!(f, "it is not an origin ({why}); write scheme://host[:port]"),
-            Problem::Scheme(s) => write!(f, "scheme {s:?} is not supported; only http and https origins can be allowed"),
+            Problem::Scheme(s) => write!(f, "scheme \"{s}\" is not supported; only http and https origins can be allowed"),
             Problem::Userinfo => f.write_str("it carries user:password@; an origin has none"),
             Problem::Path => f.write_str("it carries a path; an origin is scheme://host[:port] only"),
             Problem::Query => f.write_str("it carries a ?query; an origin is scheme://host[:port] only"),
@@ -118,7 +118,7 @@ impl fmt::Display for OriginError {
             Problem::MisplacedWildcard => f.write_str("* may only stand as the whole leftmost label, as in https://*.example.com"),
             Problem::WildcardOverPublicSuffix(s) => write!(
                 f,
-                "{s:?} is a public suffix, so the wildcard would allow sites of unrelated owners; name your own domain, as in https://*.yours.{s}"
+                "\"{s}\" is a public suffix, so the wildcard would allow sites of unrelated owners; name your own domain, as in https://*.yours.{s}"
             ),
             Problem::WildcardOverIp => f.write_str("a wildcard needs a domain name, not an IP address"),
             Problem::TrailingDot => f.write_str("the host ends with a dot; remove it"),

@@ -24,7 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
+use crate::vec_map::VecMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -104,7 +104,7 @@ impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Meth
 pub fn method_not_found(method: &str) -> RemoteError {
     RemoteError::new(
         RemoteError::METHOD_NOT_FOUND,
-        format!("no handler for method {method:?}"),
+        format!("no handler for method \"{method}\""),
     )
 }
 
@@ -176,7 +176,7 @@ type Handler = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, RemoteError>>;
 /// [`RemoteError`] for the caller.
 #[derive(Default)]
 pub struct Router {
-    handlers: HashMap<&'static str, Handler>,
+    handlers: VecMap<&'static str, Handler>,
 }
 
 impl fmt::Debug for Router {

@@ -245,8 +245,7 @@ impl Connection {
         } else {
             inner
                 .events
-                .entry(topic.name().to_owned())
-                .or_default()
+                .get_or_insert_with(topic.name().to_owned(), Feed::default)
                 .stream()
         };
         Events { raw, topic }

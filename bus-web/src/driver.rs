@@ -4,7 +4,7 @@
 //! No protocol decision is made here.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use bus_core::vec_map::VecMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -39,10 +39,10 @@ pub(crate) struct Inner {
     flush_fn: Closure<dyn FnMut(JsValue)>,
     flush_scheduled: bool,
     pub(crate) handlers: Handlers,
-    pub(crate) events: HashMap<String, Feed<Vec<u8>>>,
+    pub(crate) events: VecMap<String, Feed<Vec<u8>>>,
     pub(crate) states: Feed<State>,
     pub(crate) rejections: Feed<Rejection>,
-    pub(crate) calls: HashMap<CallId, oneshot::Sender<Result<Vec<u8>, CallError>>>,
+    pub(crate) calls: VecMap<CallId, oneshot::Sender<Result<Vec<u8>, CallError>>>,
     pub(crate) waiters: Vec<oneshot::Sender<Result<(), CloseReason>>>,
     pub(crate) traffic: Traffic,
     torn_down: bool,
@@ -51,7 +51,8 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn now(&self) -> Duration {
         let ms = self.perf.as_ref().map_or(0.0, Performance::now);
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+        // Saturating float-to-int casts: no panic path.
+        Duration::from_micros((ms * 1000.0) as u64)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -396,10 +397,10 @@ pub(crate) fn start(
             flush_fn,
             flush_scheduled: false,
             handlers: Handlers::default(),
-            events: HashMap::new(),
+            events: VecMap::new(),
             states: Feed::default(),
             rejections: Feed::default(),
-            calls: HashMap::new(),
+            calls: VecMap::new(),
             waiters: Vec::new(),
             traffic: Traffic::default(),
             torn_down: false,

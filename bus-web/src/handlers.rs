@@ -8,7 +8,7 @@
 //! also watch its [`Cancellation`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use bus_core::vec_map::VecMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -159,8 +159,8 @@ impl Drop for Abortable {
 /// Served methods and the calls being served.
 #[derive(Default)]
 pub(crate) struct Handlers {
-    by_method: HashMap<String, Handler>,
-    running: HashMap<RequestId, Cancellation>,
+    by_method: VecMap<String, Handler>,
+    running: VecMap<RequestId, Cancellation>,
 }
 
 impl Handlers {
@@ -200,7 +200,7 @@ impl Handlers {
 
     /// Stops every running handler (the connection closed).
     pub(crate) fn cancel_all(&mut self) {
-        for (_, c) in self.running.drain() {
+        for (_, c) in self.running.take_all() {
             c.cancel();
         }
     }

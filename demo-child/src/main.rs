@@ -18,7 +18,7 @@ fn main() {
 mod app {
     use std::cell::RefCell;
 
-    use bus_web::{Allowlist, Cancellation, ConnectError, Connection, Options, RemoteError};
+    use bus_web::{Cancellation, ConnectError, Connection, Options, RemoteError};
     use demo_api::ui::{BusPanel, BusView, meta};
     use demo_api::{
         CART_CHANGED, CART_TOO_LARGE, CONFIRM, Cart, CartProblem, ECHO_BYTES, EMPTY_CART,

@@ -17,7 +17,7 @@ fn main() {
 mod app {
     use std::cell::RefCell;
 
-    use bus_web::{Allowlist, Connection, Options};
+    use bus_web::{Connection, Options};
     #[cfg(feature = "test-hooks")]
     use demo_api::ui::query;
     use demo_api::ui::{BusPanel, BusView, follow_state, meta};

@@ -142,5 +142,13 @@ pub fn size(_args: &[String]) -> Result<(), String> {
     for item in sizes.breakdown.iter().take(40) {
         println!("{:>8}  {}", item.bytes, item.name);
     }
+    let all = out.join("size").join("size-bus-items.txt");
+    let text: String = sizes
+        .breakdown
+        .iter()
+        .map(|i| format!("{}\t{}\n", i.bytes, i.name))
+        .collect();
+    std::fs::write(&all, text).map_err(|e| format!("write {}: {e}", all.display()))?;
+    println!("(every item: {})", all.display());
     Ok(())
 }

@@ -1,21 +1,22 @@
 //! Calls in flight, each with its deadline, in one type so that an entry
 //! and its deadline are always added and removed together.
 
-use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+
+use crate::vec_map::VecMap;
 
 /// Entries by id, each with an optional deadline, expiring in order.
 #[derive(Debug)]
 pub(super) struct Timed<V> {
-    entries: HashMap<u64, (Option<Duration>, V)>,
-    deadlines: BTreeSet<(Duration, u64)>,
+    entries: VecMap<u64, (Option<Duration>, V)>,
+    deadlines: VecMap<(Duration, u64), ()>,
 }
 
 impl<V> Default for Timed<V> {
     fn default() -> Self {
         Timed {
-            entries: HashMap::new(),
-            deadlines: BTreeSet::new(),
+            entries: VecMap::new(),
+            deadlines: VecMap::new(),
         }
     }
 }
@@ -35,7 +36,7 @@ impl<V> Timed<V> {
             return false;
         }
         if let Some(d) = deadline {
-            self.deadlines.insert((d, id));
+            self.deadlines.insert((d, id), ());
         }
         self.entries.insert(id, (deadline, value));
         true
@@ -51,12 +52,12 @@ impl<V> Timed<V> {
 
     /// The earliest deadline.
     pub(super) fn next_deadline(&self) -> Option<Duration> {
-        self.deadlines.first().map(|(d, _)| *d)
+        self.deadlines.first().map(|((d, _), ())| *d)
     }
 
     /// Removes and returns one entry whose deadline is at or before `now`.
     pub(super) fn pop_expired(&mut self, now: Duration) -> Option<(u64, V)> {
-        let &(deadline, id) = self.deadlines.first()?;
+        let (&(deadline, id), ()) = self.deadlines.first()?;
         if deadline > now {
             return None;
         }
@@ -65,10 +66,12 @@ impl<V> Timed<V> {
 
     /// Removes every entry, in id order.
     pub(super) fn drain(&mut self) -> Vec<(u64, V)> {
-        self.deadlines.clear();
-        let mut all: Vec<(u64, V)> = self.entries.drain().map(|(id, (_, v))| (id, v)).collect();
-        all.sort_unstable_by_key(|(id, _)| *id);
-        all
+        self.deadlines.take_all();
+        self.entries
+            .take_all()
+            .into_iter()
+            .map(|(id, (_, v))| (id, v))
+            .collect()
     }
 }
 

@@ -218,14 +218,15 @@ impl fmt::Display for ConfigError {
                 "the allowlist is empty, so every message would be rejected; list the peer's origin",
             ),
             ConfigError::PeerOriginNotAllowed(o) => {
-                write!(f, "peer origin {o:?} is not in the allowlist; add it")
+                write!(f, "peer origin \"{o}\" is not in the allowlist; add it")
             }
             ConfigError::NoTargetOrigin => f.write_str(
                 "no concrete origin to greet: the allowlist has only wildcards; set Config::peer_origin",
             ),
             ConfigError::Duration { name, value } => write!(
                 f,
-                "{name} is {value:?}; it must be above zero and at most 24 h (write e.g. Duration::from_secs(10))"
+                "{name} is {} ms; it must be above zero and at most 24 h (write e.g. Duration::from_secs(10))",
+                crate::error::millis(*value)
             ),
             ConfigError::Invalid(what) => write!(f, "invalid configuration: {what}"),
         }

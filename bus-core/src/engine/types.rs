@@ -1,7 +1,6 @@
 //! What goes into the engine and what comes out of it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::envelope::{DecodeError, HEADER_LEN};
@@ -328,5 +327,5 @@ pub struct Stats {
     /// (`OVERLOADED` replies, cancels): the peer's calls time out instead.
     pub shed: u64,
     /// Rejections by [`RejectReason::label`].
-    pub rejected_by: BTreeMap<&'static str, u64>,
+    pub rejected_by: crate::vec_map::VecMap<&'static str, u64>,
 }

@@ -24,7 +24,8 @@ pub(crate) enum Host<'a> {
     Domain(&'a str),
     /// Dotted decimal, as `URL` serializes an IPv4 address.
     Ipv4(&'a str),
-    /// With its brackets, as `URL` serializes an IPv6 address.
+    /// With its brackets. Not checked further: no wildcard matches an IP
+    /// address, and exact entries are compared byte for byte.
     Ipv6(&'a str),
 }
 
@@ -76,8 +77,12 @@ fn port(digits: &str, default: u16) -> Option<u16> {
 
 fn parse_host(host: &str) -> Option<Host<'_>> {
     if let Some(inner) = host.strip_prefix('[') {
-        let inner = inner.strip_suffix(']')?;
-        return is_canonical_ipv6(inner).then_some(Host::Ipv6(host));
+        let ipv6 = inner.strip_suffix(']')?;
+        let plausible = !ipv6.is_empty()
+            && ipv6
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b':');
+        return plausible.then_some(Host::Ipv6(host));
     }
     if host.is_empty() || host.ends_with('.') {
         return None;
@@ -115,16 +120,6 @@ fn octet(octet: &str) -> Option<u8> {
         value = value * 10 + u16::from(b - b'0');
     }
     u8::try_from(value).ok()
-}
-
-/// Whether `text` (without brackets) is an IPv6 address written the way
-/// the URL standard serializes it: lower-case hex without leading zeros, the
-/// first longest run of two or more zero pieces as `::`, no embedded IPv4.
-pub(crate) fn is_canonical_ipv6(text: &str) -> bool {
-    let Ok(addr) = text.parse::<core::net::Ipv6Addr>() else {
-        return false;
-    };
-    write_ipv6(&addr.segments()) == text
 }
 
 /// The URL standard's IPv6 serializer.

@@ -377,7 +377,10 @@ mod browser_build {
             let ours = serialized::parse(&origin);
             // Whether an xn-- label is valid punycode is left to the browser
             // that serialized the origin (natively, `allows` asks the url crate).
-            if ours.is_some() && !origin.contains("xn--") {
+            // IPv6 hosts are only told apart from domains, never validated:
+            // no wildcard matches an address.
+            let checked = ours.is_some_and(|o| !matches!(o.host, serialized::Host::Ipv6(_)));
+            if checked && !origin.contains("xn--") {
                 // Never accepts what a URL parser would rewrite.
                 prop_assert!(round_trips, "{origin}");
             }
