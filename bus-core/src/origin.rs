@@ -412,7 +412,7 @@ fn parse_entry(
     if raw.eq_ignore_ascii_case(OPAQUE_ORIGIN) {
         return Err(err(Problem::OpaqueNotAPattern));
     }
-    let Some((scheme, rest)) = raw.split_once("://") else {
+    let Some((scheme, rest)) = serialized::split_scheme(raw) else {
         return Err(err(Problem::NotAUrl("no scheme://".into())));
     };
     let scheme = scheme.to_ascii_lowercase();
@@ -438,7 +438,10 @@ fn parse_entry(
     // Whatever follows the authority: a query or fragment first, then a path
     // (a lone trailing `/` is tolerated).
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
+    let (authority, tail) = (
+        rest.get(..authority_end).unwrap_or(rest),
+        rest.get(authority_end..).unwrap_or_default(),
+    );
     match tail.find(['?', '#']).and_then(|i| tail.get(i..i + 1)) {
         Some("?") => return Err(err(Problem::Query)),
         Some(_) => return Err(err(Problem::Fragment)),
@@ -447,7 +450,7 @@ fn parse_entry(
     }
     let origin =
         origin_of(&format!("{scheme}://{authority}")).map_err(|why| err(Problem::NotAUrl(why)))?;
-    let host_and_port = origin.split_once("://").map_or("", |(_, h)| h);
+    let host_and_port = serialized::split_scheme(&origin).map_or("", |(_, h)| h);
     let host_end = match host_and_port.strip_prefix('[') {
         Some(_) => host_and_port
             .find(']')

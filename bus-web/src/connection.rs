@@ -325,7 +325,11 @@ impl<T: Serialize + DeserializeOwned> Events<T> {
                 Poll::Ready(Some(bytes)) => match self.topic.decode(&bytes) {
                     Ok(value) => return Poll::Ready(Some(value)),
                     Err(e) => {
-                        tracing::debug!(topic = self.topic.name(), %e, "event payload did not decode");
+                        let what = format!(
+                            "bus: an event on {} did not decode ({e}); the peer sends another type",
+                            self.topic.name()
+                        );
+                        crate::diagnostics::console_error(&what, &wasm_bindgen::JsValue::UNDEFINED);
                     }
                 },
                 other => return other.map(|_| None),

@@ -15,6 +15,13 @@ thread_local! {
     static STRAY_FEED: Feed<Rejection> = Feed::default();
 }
 
+/// Tells the developer, on the console, that the browser refused something
+/// the bus needs. The only thing this crate ever writes there: rejected
+/// frames are counted and streamed, never logged.
+pub(crate) fn console_error(what: &str, detail: &wasm_bindgen::JsValue) {
+    web_sys::console::error_2(&wasm_bindgen::JsValue::from_str(what), detail);
+}
+
 /// Messages from windows that are no connection's peer, counted once per
 /// page. Only their first 22 bytes (the header) are read, to tell the two
 /// kinds apart; nothing else is copied.

@@ -68,7 +68,7 @@ impl Inner {
             }
             let attach = t.attach_port;
             if let Err(e) = self.transport.send(t) {
-                tracing::warn!(%e, "could not send a frame");
+                diagnostics::console_error("bus: could not send a frame:", &JsValue::from_str(&e));
                 if attach {
                     // Without its private channel the session cannot work.
                     self.engine
@@ -102,7 +102,7 @@ impl Inner {
                 diagnostics::listener_added();
                 self.timer = Some((handle, due));
             }
-            Err(e) => tracing::error!(?e, "could not set a timeout"),
+            Err(e) => diagnostics::console_error("bus: could not set a timeout:", &e),
         }
     }
 
@@ -125,7 +125,7 @@ impl Inner {
                 diagnostics::listener_added();
                 self.liveness = Some(handle);
             }
-            Err(e) => tracing::error!(?e, "could not watch the peer window"),
+            Err(e) => diagnostics::console_error("bus: could not watch the peer window:", &e),
         }
     }
 
@@ -215,7 +215,6 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
     };
     match delivery {
         Delivery::State(state) => {
-            tracing::debug!(?state, "bus state");
             inner.on_state(&state);
         }
         Delivery::Request {
@@ -253,7 +252,6 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
         }
         Delivery::Cancelled(id) => inner.handlers.cancel(id),
         Delivery::Rejected(rejection) => {
-            tracing::debug!(reason = %rejection.reason, origin = ?rejection.origin, "rejected a frame");
             inner.rejections.send(&rejection);
         }
     }

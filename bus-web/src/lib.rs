@@ -24,7 +24,10 @@
 //!   [`State::Reconnecting`] until the peer's bus knocks again.
 //! - A served call whose caller gives up (cancel, timeout, session end) has
 //!   its handler dropped ([`Cancellation`]).
-//! - Nothing is printed to the console; logs go through `tracing`.
+//! - Rejected frames are counted and streamed ([`Connection::rejections`]),
+//!   never logged. The console hears from the bus only when the browser
+//!   refuses something it needs (a listener, a timer, a post) or an event
+//!   payload does not decode.
 //!
 //! ## Host: embed a widget
 //!

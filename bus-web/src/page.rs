@@ -66,7 +66,10 @@ pub(crate) fn register(id: u64, this_window: &Window, peer: Window, receiver: Re
                     diagnostics::listener_added();
                     p.listener = Some((this_window.clone(), closure));
                 }
-                Err(e) => tracing::error!(?e, "could not listen for messages on the window"),
+                Err(e) => diagnostics::console_error(
+                    "bus: could not listen for messages on the window:",
+                    &e,
+                ),
             }
         }
     });

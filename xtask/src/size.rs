@@ -114,6 +114,9 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
             let bytes =
                 std::fs::read(&wasm).map_err(|e| format!("read {}: {e}", wasm.display()))?;
             breakdown = items(&bytes)?;
+            // Kept with its names, for `twiggy paths` and the like.
+            let named = glue.join(format!("{name}_bg.names.wasm"));
+            std::fs::write(&named, &bytes).map_err(|e| format!("write {}: {e}", named.display()))?;
         }
         e2e::bundle::wasm_opt(&wasm).map_err(|e| e.to_string())?;
         let n = crate::bench::gz_len(&[wasm, glue.join(format!("{name}.js"))])?;

@@ -36,7 +36,7 @@ pub(crate) fn with_url_crate(url: &str) -> Result<String, String> {
 /// dropped. Anything it cannot canonicalise the way a browser would is
 /// refused with what to write instead.
 pub(crate) fn ascii(url: &str) -> Result<String, String> {
-    let (scheme, authority) = url.split_once("://").ok_or("no scheme://")?;
+    let (scheme, authority) = super::serialized::split_scheme(url).ok_or("no scheme://")?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
         return Err("only http and https origins can be allowed".into());

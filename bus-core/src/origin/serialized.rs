@@ -29,6 +29,16 @@ pub(crate) enum Host<'a> {
     Ipv6(&'a str),
 }
 
+/// `scheme://rest` split at the first `:`, which must start `://`.
+/// (A char search: a `"://"` pattern pulls the generic substring searcher
+/// into the wasm.)
+pub(crate) fn split_scheme(url: &str) -> Option<(&str, &str)> {
+    let colon = url.find(':')?;
+    let scheme = url.get(..colon)?;
+    let rest = url.get(colon + 1..)?.strip_prefix("//")?;
+    Some((scheme, rest))
+}
+
 /// The default port of an `http`/`https` scheme.
 pub(crate) fn default_port(scheme: &str) -> u16 {
     if scheme == "https" { 443 } else { 80 }
