@@ -26,12 +26,30 @@ impl std::error::Error for CodecError {}
 
 /// Encodes a value with postcard.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    postcard::to_allocvec(value).map_err(|e| CodecError(e.to_string()))
+    postcard::to_allocvec(value).map_err(|e| CodecError(what_went_wrong(&e).into()))
 }
 
 /// Decodes a value with postcard.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    postcard::from_bytes(bytes).map_err(|e| CodecError(e.to_string()))
+    postcard::from_bytes(bytes).map_err(|e| CodecError(what_went_wrong(&e).into()))
+}
+
+/// A short description of a postcard error. (postcard's own `Display`
+/// carries every message it has into the wasm, about 1 KB.)
+fn what_went_wrong(e: &postcard::Error) -> &'static str {
+    use postcard::Error as E;
+    match e {
+        E::DeserializeUnexpectedEnd => "the payload ends early",
+        E::DeserializeBadVarint
+        | E::DeserializeBadBool
+        | E::DeserializeBadChar
+        | E::DeserializeBadOption
+        | E::DeserializeBadEnum
+        | E::DeserializeBadEncoding
+        | E::SerdeDeCustom => "the payload holds a value of another type",
+        E::SerializeSeqLengthUnknown => "a sequence of unknown length cannot be encoded",
+        _ => "the value cannot be encoded or decoded",
+    }
 }
 
 /// Serde adapter: byte vectors as one length-prefixed blob instead of a

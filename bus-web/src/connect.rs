@@ -73,7 +73,7 @@ impl Entropy for BrowserEntropy {
         self.0
             .get_random_values_with_u8_array(buf)
             .map(|_| ())
-            .map_err(|e| EntropyError(format!("{e:?}")))
+            .map_err(|e| EntropyError(crate::diagnostics::js_error_message(&e)))
     }
 }
 

@@ -22,6 +22,17 @@ pub(crate) fn console_error(what: &str, detail: &wasm_bindgen::JsValue) {
     web_sys::console::error_2(&wasm_bindgen::JsValue::from_str(what), detail);
 }
 
+/// The message of a thrown JS error, or what the value says as a string.
+/// (`{:?}` on a `JsValue` would carry wasm-bindgen's debug printer into
+/// the app's JS.)
+pub(crate) fn js_error_message(e: &wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    match e.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => e.as_string().unwrap_or_else(|| "an unknown error".to_owned()),
+    }
+}
+
 /// Messages from windows that are no connection's peer, counted once per
 /// page. Only their first 22 bytes (the header) are read, to tell the two
 /// kinds apart; nothing else is copied.

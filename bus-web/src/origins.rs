@@ -41,11 +41,9 @@ where
 /// The origin of an absolute `url`, as the browser serializes it.
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn browser_origin(url: &str) -> Result<String, String> {
-    use wasm_bindgen::JsCast;
-    web_sys::Url::new(url).map(|u| u.origin()).map_err(|e| {
-        e.dyn_ref::<js_sys::Error>()
-            .map_or_else(|| "not a URL".to_owned(), |e| String::from(e.message()))
-    })
+    web_sys::Url::new(url)
+        .map(|u| u.origin())
+        .map_err(|e| crate::diagnostics::js_error_message(&e))
 }
 
 /// The origin of `url` resolved against `base`, as the browser serializes it.
