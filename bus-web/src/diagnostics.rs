@@ -29,7 +29,9 @@ pub(crate) fn js_error_message(e: &wasm_bindgen::JsValue) -> String {
     use wasm_bindgen::JsCast;
     match e.dyn_ref::<js_sys::Error>() {
         Some(error) => String::from(error.message()),
-        None => e.as_string().unwrap_or_else(|| "an unknown error".to_owned()),
+        None => e
+            .as_string()
+            .unwrap_or_else(|| "an unknown error".to_owned()),
     }
 }
 

@@ -3,8 +3,8 @@
 //! port to adopt, deliveries to dispatch), and arms the engine's timer.
 //! No protocol decision is made here.
 
-use std::cell::RefCell;
 use bus_core::vec_map::VecMap;
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 

@@ -7,8 +7,8 @@
 //! run; a handler that must clean up something it started elsewhere can
 //! also watch its [`Cancellation`].
 
-use std::cell::{Cell, RefCell};
 use bus_core::vec_map::VecMap;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -115,13 +115,12 @@ impl Transport for WindowTransport {
             }
             Route::Window { target_origin } => {
                 if t.attach_port {
-                    let channel = MessageChannel::new()
-                        .map_err(|e| {
-                            format!(
-                                "could not create a MessageChannel: {}",
-                                diagnostics::js_error_message(&e)
-                            )
-                        })?;
+                    let channel = MessageChannel::new().map_err(|e| {
+                        format!(
+                            "could not create a MessageChannel: {}",
+                            diagnostics::js_error_message(&e)
+                        )
+                    })?;
                     self.install_port(channel.port1());
                     transfer.push(&channel.port2());
                 }
@@ -129,12 +128,7 @@ impl Transport for WindowTransport {
                     .post_message_with_transfer(&buffer, &target_origin, &transfer)
             }
         };
-        result.map_err(|e| {
-            format!(
-                "postMessage failed: {}",
-                diagnostics::js_error_message(&e)
-            )
-        })
+        result.map_err(|e| format!("postMessage failed: {}", diagnostics::js_error_message(&e)))
     }
 
     fn adopt_port(&mut self, ports: &Array) {

@@ -620,3 +620,72 @@ async fn futures_join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output
     })
     .await
 }
+
+#[wasm_bindgen_test]
+fn the_browsers_url_parser_canonicalises_allowlist_entries() {
+    // International names, upper case and default ports come out as the
+    // browser serializes `MessageEvent.origin`.
+    let allow = bus_web::allowlist([
+        "HTTPS://Bücher.Example:443/",
+        "http://LOCALHOST:80",
+        "https://*.Shop.example:8443",
+        "http://[0:0:0:0:0:0:0:1]:8080",
+    ])
+    .unwrap();
+    for (origin, allowed) in [
+        ("https://xn--bcher-kva.example", true),
+        ("http://localhost", true),
+        ("https://eu.cdn.shop.example:8443", true),
+        ("http://[::1]:8080", true),
+        ("https://Bücher.example", false),
+        ("https://shop.example:8443", false),
+        ("https://xn--bcher-kva.example:443", false),
+    ] {
+        assert_eq!(allow.allows(origin), allowed, "{origin}");
+    }
+    // What the browser says an origin is, the allowlist agrees with.
+    let url = web_sys::Url::new("https://Bücher.Example:443/path?q").unwrap();
+    assert!(allow.allows(&url.origin()));
+}
+
+#[wasm_bindgen_test]
+fn the_browser_build_refuses_wildcards_over_common_public_suffixes() {
+    for entry in [
+        "https://*.com",
+        "https://*.co.uk",
+        "https://*.github.io",
+        "https://*.vercel.app",
+        "https://*.pages.dev",
+        "https://*.web.app",
+        "https://*.herokuapp.com",
+        "https://*.internal",
+    ] {
+        let err = bus_web::allowlist([entry]).unwrap_err();
+        assert!(err.to_string().contains("public suffix"), "{entry}: {err}");
+    }
+    for entry in [
+        "https://*.shop.co.uk",
+        "https://*.me.github.io",
+        "http://*.localhost:8081",
+    ] {
+        assert!(bus_web::allowlist([entry]).is_ok(), "{entry}");
+    }
+    // Everything else that is not an origin is refused as natively.
+    for entry in [
+        "https://a.com/path",
+        "https://u:p@a.com",
+        "null",
+        "https://a.*.com",
+        "ftp://a.com",
+    ] {
+        assert!(bus_web::allowlist([entry]).is_err(), "{entry}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_compile_time_checked_allowlist_matches_like_the_runtime_one() {
+    let literal = bus_web::allowlist!["https://Bücher.example", "https://*.cdn.example:8443"];
+    let runtime =
+        bus_web::allowlist(["https://Bücher.example", "https://*.cdn.example:8443"]).unwrap();
+    assert_eq!(literal, runtime);
+}

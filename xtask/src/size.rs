@@ -62,6 +62,7 @@ pub fn items(wasm: &[u8]) -> Result<Vec<Item>, String> {
             let index = imported_functions + i as u32;
             let name = names
                 .remove(&index)
+                .map(|n| without_hash(&n).to_owned())
                 .unwrap_or_else(|| format!("function[{index}]"));
             Item { name, bytes }
         })
@@ -73,6 +74,16 @@ pub fn items(wasm: &[u8]) -> Result<Vec<Item>, String> {
     items.extend(custom);
     items.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
     Ok(items)
+}
+
+/// `a::b::h0123456789abcdef` without its `::h…` symbol hash.
+fn without_hash(name: &str) -> &str {
+    match name.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            head
+        }
+        _ => name,
+    }
 }
 
 /// What the size report measures.
@@ -116,7 +127,8 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
             breakdown = items(&bytes)?;
             // Kept with its names, for `twiggy paths` and the like.
             let named = glue.join(format!("{name}_bg.names.wasm"));
-            std::fs::write(&named, &bytes).map_err(|e| format!("write {}: {e}", named.display()))?;
+            std::fs::write(&named, &bytes)
+                .map_err(|e| format!("write {}: {e}", named.display()))?;
         }
         e2e::bundle::wasm_opt(&wasm).map_err(|e| e.to_string())?;
         let n = crate::bench::gz_len(&[wasm, glue.join(format!("{name}.js"))])?;

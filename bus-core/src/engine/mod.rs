@@ -597,7 +597,10 @@ impl Engine {
 
     fn reject(&mut self, reason: RejectReason, origin: Option<&str>) {
         self.stats.rejected += 1;
-        *self.stats.rejected_by.get_or_insert_with(reason.label(), || 0) += 1;
+        *self
+            .stats
+            .rejected_by
+            .get_or_insert_with(reason.label(), || 0) += 1;
         if self.queued_rejections >= self.config.limits.max_reported_rejections {
             self.stats.unreported += 1;
             return;
