@@ -193,6 +193,13 @@ fn test() -> Result {
         .env("CHROMIUM", &browser.chromium);
     let mut totals = run_tests("tests (native, with the e2e suite in Chromium)", tests)?;
 
+    // bus-core as the browser build has it: no url, no psl.
+    let mut lean = cargo();
+    lean.args(["test", "-p", "bus-core", "--no-default-features"]);
+    let lean = run_tests("tests (bus-core without the public-suffix feature)", lean)?;
+    totals.passed += lean.passed;
+    totals.failed += lean.failed;
+
     let web = run_tests(
         "browser tests (bus-web, headless Chromium)",
         web_tests(&browser)?,
