@@ -94,7 +94,7 @@ fn push_host(out: &mut String, host: &str) -> Result<(), String> {
         .rsplit('.')
         .next()
         .unwrap_or(host);
-    if !last.is_empty() && (last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x")) {
+    if super::serialized::is_number(last) {
         let addr: core::net::Ipv4Addr = host
             .parse()
             .map_err(|_| "write an IPv4 address as four decimal numbers, as in 192.0.2.1")?;

@@ -109,12 +109,20 @@ fn parse_host(host: &str) -> Option<Host<'_>> {
     }
     // A URL parser reads a host whose last label is a number as IPv4.
     let last = host.rsplit('.').next().unwrap_or(host);
-    let numeric = last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with("0x");
-    if !numeric {
+    if !is_number(last) {
         return Some(Host::Domain(host));
     }
     let canonical_v4 = labels == 4 && host.split('.').all(|o| octet(o).is_some());
     canonical_v4.then_some(Host::Ipv4(host))
+}
+
+/// Whether a URL parser reads `label` as a number ("ends in a number" in
+/// the URL standard): decimal digits, or `0x` and hex digits.
+pub(crate) fn is_number(label: &str) -> bool {
+    match label.strip_prefix("0x").or_else(|| label.strip_prefix("0X")) {
+        Some(hex) => hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()),
+    }
 }
 
 /// One octet of a dotted-decimal IPv4 address, as a URL serializer writes it.

@@ -281,6 +281,10 @@ mod browser_build {
             "https://a.com:99999",
             "https://a.com:",
             "https://a_b.example",
+            // Found by the proptest below: "0x0x" is a domain, "0x1f" a number.
+            "https://0x0x",
+            "https://a.0xfg",
+            "https://a.0x1f",
             "https://",
             "https://a.com/path",
             "https://a.com?x",
