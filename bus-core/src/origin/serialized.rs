@@ -119,7 +119,10 @@ fn parse_host(host: &str) -> Option<Host<'_>> {
 /// Whether a URL parser reads `label` as a number ("ends in a number" in
 /// the URL standard): decimal digits, or `0x` and hex digits.
 pub(crate) fn is_number(label: &str) -> bool {
-    match label.strip_prefix("0x").or_else(|| label.strip_prefix("0X")) {
+    match label
+        .strip_prefix("0x")
+        .or_else(|| label.strip_prefix("0X"))
+    {
         Some(hex) => hex.bytes().all(|b| b.is_ascii_hexdigit()),
         None => !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()),
     }
