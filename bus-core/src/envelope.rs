@@ -299,13 +299,15 @@ impl Envelope {
         }
     }
 
-    /// Serializes the frame.
+    /// Serializes the frame. (Every body encodes; the `Result` is kept for
+    /// compatibility.)
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(HEADER_LEN + 16);
         out.extend_from_slice(&NAMESPACE);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(self.session.as_bytes());
-        postcard::to_extend(&self.body, out).map_err(|e| EncodeError(e.to_string()))
+        wire::write_body(&mut out, &self.body);
+        Ok(out)
     }
 
     /// Parses a frame of at most [`DEFAULT_MAX_FRAME_BYTES`]. Never panics.
@@ -336,8 +338,7 @@ impl Envelope {
             }
         }
         // Trailing bytes are what a newer minor version may append: ignored.
-        let (body, _extensions) = postcard::take_from_bytes::<Body>(rest)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let body = wire::read_body(rest).map_err(|why| DecodeError::Malformed(why.into()))?;
         Ok(Envelope {
             version: u16::from_le_bytes([v0, v1]),
             session: SessionId(*session),
@@ -400,6 +401,8 @@ mod capped {
         }
     }
 }
+
+mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -189,3 +189,140 @@ fn frame_with_more_messages_than_the_cap_is_refused_before_decoding() {
         Err(DecodeError::TooManyMessages { .. })
     ));
 }
+
+mod hand_written_codec {
+    //! The hand-written codec (`wire`) against postcard with the serde
+    //! derives: same bytes out, same verdict and value in.
+    use proptest::prelude::*;
+
+    use super::super::*;
+    use crate::error::RemoteError;
+
+    fn versions() -> impl Strategy<Value = Versions> {
+        (any::<u16>(), any::<u16>()).prop_map(|(min, max)| Versions { min, max })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..40);
+        prop_oneof![
+            (any::<u64>(), ".{0,12}", bytes(), any::<Option<u32>>()).prop_map(
+                |(id, method, payload, timeout_ms)| Message::Call {
+                    id,
+                    method,
+                    payload,
+                    timeout_ms
+                }
+            ),
+            (any::<u64>(), bytes()).prop_map(|(id, p)| Message::Reply {
+                id,
+                outcome: Outcome::Ok(p)
+            }),
+            (
+                any::<u64>(),
+                any::<i32>(),
+                ".{0,12}",
+                proptest::option::of(bytes())
+            )
+                .prop_map(|(id, code, message, data)| {
+                    let e = RemoteError::new(code, message);
+                    let e = match data {
+                        Some(d) => e.with_raw_data(d),
+                        None => e,
+                    };
+                    Message::Reply {
+                        id,
+                        outcome: Outcome::Err(e),
+                    }
+                }),
+            (".{0,12}", bytes()).prop_map(|(topic, payload)| Message::Event { topic, payload }),
+            any::<u64>().prop_map(|id| Message::Cancel { id }),
+            Just(Message::Ping),
+            Just(Message::Pong),
+            ".{0,20}".prop_map(|reason| Message::Close { reason }),
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Body> {
+        prop_oneof![
+            versions().prop_map(|versions| Body::Knock { versions }),
+            (versions(), any::<[u8; 16]>(), any::<u32>()).prop_map(
+                |(versions, n, max_frame_bytes)| {
+                    Body::Hello {
+                        versions,
+                        nonce: Nonce(n),
+                        max_frame_bytes,
+                    }
+                }
+            ),
+            (any::<[u8; 16]>(), any::<u16>(), any::<u32>()).prop_map(
+                |(n, version, max_frame_bytes)| {
+                    Body::Welcome {
+                        nonce: Nonce(n),
+                        version,
+                        max_frame_bytes,
+                    }
+                }
+            ),
+            versions().prop_map(|supported| Body::Refuse {
+                reason: Refusal::VersionMismatch { supported }
+            }),
+            Just(Body::Ready),
+            proptest::collection::vec(message(), 0..6).prop_map(Body::Messages),
+        ]
+    }
+
+    fn by_postcard(rest: &[u8]) -> Option<Body> {
+        postcard::take_from_bytes::<Body>(rest).ok().map(|(b, _)| b)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn writes_what_postcard_writes(body in body()) {
+            let mut ours = Vec::new();
+            wire::write_body(&mut ours, &body);
+            prop_assert_eq!(&ours, &postcard::to_allocvec(&body).unwrap());
+            prop_assert_eq!(wire::read_body(&ours), Ok(body));
+        }
+
+        #[test]
+        fn reads_what_postcard_reads(body in body(), cut in any::<usize>(), flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4)) {
+            let mut bytes = postcard::to_allocvec(&body).unwrap();
+            for (at, x) in flips {
+                let n = bytes.len();
+                if n > 0 {
+                    bytes[at % n] ^= x;
+                }
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            prop_assert_eq!(wire::read_body(&bytes).ok(), by_postcard(&bytes), "{:?}", bytes);
+        }
+
+        #[test]
+        fn reads_arbitrary_bytes_as_postcard_does(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assert_eq!(wire::read_body(&bytes).ok(), by_postcard(&bytes), "{:?}", bytes);
+        }
+    }
+
+    #[test]
+    fn varint_edges_read_as_postcard_reads_them() {
+        // Knock with u16 versions: overlong, maximal and over-wide varints.
+        for versions in [
+            &[0x80, 0x00, 0x01][..],
+            &[0xff, 0xff, 0x03, 0x01],
+            &[0xff, 0xff, 0x04, 0x01],
+            &[0xff, 0xff, 0x83, 0x01],
+            &[0x80, 0x80, 0x80],
+        ] {
+            let mut bytes = vec![0];
+            bytes.extend_from_slice(versions);
+            bytes.push(0x01);
+            assert_eq!(
+                wire::read_body(&bytes).ok(),
+                by_postcard(&bytes),
+                "{bytes:?}"
+            );
+        }
+    }
+}
