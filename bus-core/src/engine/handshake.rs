@@ -372,11 +372,11 @@ impl Engine {
                 _,
             ) => self.send_hello(None),
             (Phase::Knocking { .. }, Role::Guest) => {
-                let knock = Body::Knock {
-                    versions: self.config.versions,
-                };
+                // Built per target rather than cloned: `Body::clone` would
+                // bring the clone of every message kind into the wasm.
+                let versions = self.config.versions;
                 for target in self.first_targets() {
-                    self.push_handshake(&target, knock.clone());
+                    self.push_handshake(&target, Body::Knock { versions });
                 }
             }
             _ => {}
@@ -388,17 +388,19 @@ impl Engine {
         let Phase::Greeting { nonce, .. } = self.phase else {
             return;
         };
-        let hello = Body::Hello {
-            versions: self.config.versions,
-            nonce,
-            max_frame_bytes: self.config.limits.max_frame_bytes as u32,
-        };
+        let versions = self.config.versions;
+        let max_frame_bytes = self.config.limits.max_frame_bytes as u32;
         let targets = match to {
             Some(origin) => vec![target_for(origin)],
             None => self.first_targets(),
         };
         for target in targets {
-            self.push_handshake(&target, hello.clone());
+            let hello = Body::Hello {
+                versions,
+                nonce,
+                max_frame_bytes,
+            };
+            self.push_handshake(&target, hello);
         }
     }
 

@@ -108,7 +108,10 @@ fn parse_host(host: &str) -> Option<Host<'_>> {
         labels += 1;
     }
     // A URL parser reads a host whose last label is a number as IPv4.
-    let last = host.rsplit('.').next().unwrap_or(host);
+    let last = match host.bytes().rposition(|b| b == b'.') {
+        Some(dot) => host.get(dot + 1..).unwrap_or_default(),
+        None => host,
+    };
     if !is_number(last) {
         return Some(Host::Domain(host));
     }
