@@ -347,6 +347,27 @@ impl Envelope {
     }
 }
 
+/// A frame of `count` session messages, written straight from `messages`
+/// (`capacity`: an estimate of the body's size). The same bytes as
+/// `Envelope::session(..).encode()`.
+pub(crate) fn session_frame<'a>(
+    version: u16,
+    session: SessionId,
+    count: usize,
+    messages: impl Iterator<Item = &'a Message>,
+    capacity: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + BATCH_PREFIX + capacity);
+    out.extend_from_slice(&NAMESPACE);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(session.as_bytes());
+    wire::write_messages(&mut out, count, messages);
+    out
+}
+
+/// The body tag and message count before a frame's messages, at most.
+const BATCH_PREFIX: usize = 1 + 5;
+
 /// The unsigned LEB128 varint at the start of `bytes` (postcard's length
 /// prefix), saturating; a truncated one reads as what it has so far, and the
 /// decoder then reports the frame as malformed.

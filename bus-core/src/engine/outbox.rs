@@ -5,9 +5,7 @@
 //! answer to the peer is dropped past it (and counted), and heartbeat
 //! answers collapse into one, however many pings a frame carried.
 
-use std::collections::VecDeque;
-
-use crate::envelope::{Envelope, HEADER_LEN, MAX_MESSAGES_PER_FRAME, Message, Outcome, SessionId};
+use crate::envelope::{HEADER_LEN, MAX_MESSAGES_PER_FRAME, Message, Outcome, SessionId};
 
 /// What a `Messages` body adds around its messages: the body tag (1 byte)
 /// and the message count (a varint, at most 5 bytes).
@@ -47,7 +45,8 @@ fn message_size(m: &Message) -> usize {
 
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    queue: VecDeque<Message>,
+    /// Oldest first. (A `Vec`: frames take from the front in bulk.)
+    queue: Vec<Message>,
     /// One `Ping` owed, however many were asked for.
     ping: bool,
     /// One `Pong` owed, however many pings arrived.
@@ -64,7 +63,7 @@ impl Outbox {
     }
 
     pub(super) fn push(&mut self, message: Message) {
-        self.queue.push_back(message);
+        self.queue.push(message);
     }
 
     pub(super) fn ping(&mut self) {
@@ -81,7 +80,7 @@ impl Outbox {
             .queue
             .iter()
             .position(|m| matches!(m, Message::Call { id: i, .. } if *i == id));
-        at.and_then(|i| self.queue.remove(i)).is_some()
+        at.map(|i| self.queue.remove(i)).is_some()
     }
 
     pub(super) fn clear(&mut self) {
@@ -102,41 +101,67 @@ impl Outbox {
             return None;
         }
         let budget = max_frame.saturating_sub(HEADER_LEN + BATCH_OVERHEAD);
-        let mut batch = Vec::new();
-        let mut size = 0;
-        for (due, message) in [
-            (&mut self.pong, Message::Pong),
-            (&mut self.ping, Message::Ping),
-        ] {
-            if std::mem::take(due) {
-                size += message_size(&message);
-                batch.push(message);
-            }
-        }
-        while let Some(m) = self.queue.front() {
+        let heartbeats = [
+            (std::mem::take(&mut self.pong), &Message::Pong),
+            (std::mem::take(&mut self.ping), &Message::Ping),
+        ];
+        let heartbeats = heartbeats.iter().filter(|(due, _)| *due).map(|(_, m)| *m);
+        let mut count = heartbeats.clone().count();
+        let mut size = count * MESSAGE_OVERHEAD;
+        let mut taken = 0;
+        for m in &self.queue {
             let len = message_size(m);
-            if batch.len() == MAX_MESSAGES_PER_FRAME || (!batch.is_empty() && size + len > budget) {
+            if count == MAX_MESSAGES_PER_FRAME || (count > 0 && size + len > budget) {
                 break;
             }
             size += len;
-            batch.extend(self.queue.pop_front());
+            count += 1;
+            taken += 1;
         }
-        // Our own messages always encode; if one ever did not, sending
-        // nothing ends in a call timeout rather than a panic.
-        Envelope::session(version, session, batch).encode().ok()
+        // Written straight from the queue: no intermediate `Envelope`.
+        let messages = heartbeats.chain(self.queue.get(..taken).unwrap_or_default());
+        let frame = crate::envelope::session_frame(version, session, count, messages, size);
+        self.queue.drain(..taken);
+        Some(frame)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::Body;
+    use crate::envelope::{Body, Envelope};
 
     fn count(frame: &[u8]) -> usize {
         match Envelope::decode(frame).map(|e| e.body) {
             Ok(Body::Messages(m)) => m.len(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn frames_are_written_as_the_envelope_encodes_them() {
+        let mut o = Outbox::default();
+        let messages = vec![
+            Message::Pong,
+            Message::Ping,
+            Message::Event {
+                topic: "t".into(),
+                payload: vec![1, 2],
+            },
+            Message::Cancel { id: 300 },
+        ];
+        o.pong();
+        o.ping();
+        for m in messages.iter().skip(2) {
+            o.push(m.clone());
+        }
+        let session = SessionId::from_bytes([3; 16]);
+        let frame = o.next_frame(1, session, 1 << 20).unwrap();
+        assert_eq!(
+            frame,
+            Envelope::session(1, session, messages).encode().unwrap()
+        );
+        assert!(o.is_empty());
     }
 
     #[test]

@@ -49,13 +49,20 @@ pub(super) fn write_body(out: &mut Vec<u8>, body: &Body) {
             write_versions(out, *supported);
         }
         Body::Ready => varint(out, 4),
-        Body::Messages(messages) => {
-            varint(out, 5);
-            varint(out, messages.len() as u64);
-            for m in messages {
-                write_message(out, m);
-            }
-        }
+        Body::Messages(messages) => write_messages(out, messages.len(), messages.iter()),
+    }
+}
+
+/// Appends a `Messages` body of `count` messages taken from `messages`.
+pub(super) fn write_messages<'a>(
+    out: &mut Vec<u8>,
+    count: usize,
+    messages: impl Iterator<Item = &'a Message>,
+) {
+    varint(out, 5);
+    varint(out, count as u64);
+    for m in messages.take(count) {
+        write_message(out, m);
     }
 }
 
