@@ -94,29 +94,47 @@ fn parse_host(host: &str) -> Option<Host<'_>> {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b':');
         return plausible.then_some(Host::Ipv6(host));
     }
-    if host.is_empty() || host.ends_with('.') {
-        return None;
-    }
-    let mut labels = 0;
-    for label in host.split('.') {
-        let dns = label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if label.is_empty() || !dns {
+    // One pass over the labels: DNS characters, none empty, no trailing dot.
+    let mut dots = 0;
+    let mut start = 0;
+    for (i, &b) in host.as_bytes().iter().enumerate() {
+        if b == b'.' {
+            if i == start {
+                return None;
+            }
+            dots += 1;
+            start = i + 1;
+        } else if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
             return None;
         }
-        labels += 1;
     }
     // A URL parser reads a host whose last label is a number as IPv4.
-    let last = match host.bytes().rposition(|b| b == b'.') {
-        Some(dot) => host.get(dot + 1..).unwrap_or_default(),
-        None => host,
-    };
+    let last = host.get(start..).filter(|l| !l.is_empty())?;
     if !is_number(last) {
         return Some(Host::Domain(host));
     }
-    let canonical_v4 = labels == 4 && host.split('.').all(|o| octet(o).is_some());
-    canonical_v4.then_some(Host::Ipv4(host))
+    (dots == 3 && is_dotted_decimal(host)).then_some(Host::Ipv4(host))
+}
+
+/// Whether `host` (four labels) is dotted decimal as a URL serializer
+/// writes it: each octet 0 to 255, no leading zero.
+fn is_dotted_decimal(host: &str) -> bool {
+    let (mut value, mut digits, mut leading_zero) = (0u32, 0, false);
+    for &b in host.as_bytes().iter().chain(b".") {
+        if b == b'.' {
+            if digits == 0 || value > 255 || (leading_zero && digits > 1) {
+                return false;
+            }
+            (value, digits, leading_zero) = (0, 0, false);
+        } else if b.is_ascii_digit() && digits < 3 {
+            leading_zero |= digits == 0 && b == b'0';
+            value = value * 10 + u32::from(b - b'0');
+            digits += 1;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether a URL parser reads `label` as a number ("ends in a number" in
@@ -129,21 +147,6 @@ pub(crate) fn is_number(label: &str) -> bool {
         Some(hex) => hex.bytes().all(|b| b.is_ascii_hexdigit()),
         None => !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()),
     }
-}
-
-/// One octet of a dotted-decimal IPv4 address, as a URL serializer writes it.
-fn octet(octet: &str) -> Option<u8> {
-    if octet.is_empty() || octet.len() > 3 || (octet.len() > 1 && octet.starts_with('0')) {
-        return None;
-    }
-    let mut value: u16 = 0;
-    for b in octet.bytes() {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + u16::from(b - b'0');
-    }
-    u8::try_from(value).ok()
 }
 
 /// The URL standard's IPv6 serializer.

@@ -314,6 +314,28 @@ mod browser_build {
     }
 
     #[test]
+    fn ipv4_hosts_are_told_from_domains_as_the_url_standard_does() {
+        use serialized::Host;
+        let host = |o: &'static str| serialized::parse(o).map(|p| p.host);
+        assert_eq!(host("http://1.2.3.4"), Some(Host::Ipv4("1.2.3.4")));
+        assert_eq!(
+            host("http://255.0.10.100:8080"),
+            Some(Host::Ipv4("255.0.10.100"))
+        );
+        assert_eq!(host("http://a.b.0x0x"), Some(Host::Domain("a.b.0x0x")));
+        for o in [
+            "http://01.2.3.4",
+            "http://256.1.1.1",
+            "http://1.2.3",
+            "http://1.2.3.4.5",
+            "http://a.1",
+            "http://1..3.4",
+        ] {
+            assert_eq!(host(o), None, "{o}");
+        }
+    }
+
+    #[test]
     fn ipv6_is_written_as_the_url_standard_writes_it() {
         for text in [
             "::",
