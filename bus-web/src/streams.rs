@@ -3,10 +3,12 @@
 //! connection closes, and drops its oldest items when nobody reads it, so a
 //! peer cannot grow memory through an unread stream.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
@@ -14,27 +16,35 @@ use std::task::{Context, Poll, Waker};
 /// How many items a stream holds before it drops the oldest.
 pub const STREAM_CAPACITY: usize = 1024;
 
-struct Queue<T> {
-    items: VecDeque<T>,
+/// Items travel type-erased, so the queue code exists once in the wasm
+/// rather than once per item type; each stream turns them back into its `T`.
+type Item = Rc<dyn Any>;
+
+struct Queue {
+    items: VecDeque<Item>,
     waker: Option<Waker>,
     closed: bool,
     dropped: u64,
 }
 
+type Queues = RefCell<Vec<Weak<RefCell<Queue>>>>;
+
 /// The sending side: every live stream made from it gets each item.
 pub(crate) struct Feed<T> {
-    queues: RefCell<Vec<Weak<RefCell<Queue<T>>>>>,
+    queues: Queues,
+    item: PhantomData<fn(T)>,
 }
 
 impl<T> Default for Feed<T> {
     fn default() -> Self {
         Feed {
             queues: RefCell::new(Vec::new()),
+            item: PhantomData,
         }
     }
 }
 
-impl<T: Clone> Feed<T> {
+impl<T: Clone + 'static> Feed<T> {
     pub(crate) fn stream(&self) -> Stream<T> {
         let queue = Rc::new(RefCell::new(Queue {
             items: VecDeque::new(),
@@ -43,7 +53,10 @@ impl<T: Clone> Feed<T> {
             dropped: 0,
         }));
         self.queues.borrow_mut().push(Rc::downgrade(&queue));
-        Stream { queue }
+        Stream {
+            queue,
+            item: PhantomData,
+        }
     }
 
     /// A stream that is already over (the connection is closed).
@@ -54,40 +67,63 @@ impl<T: Clone> Feed<T> {
     }
 
     pub(crate) fn send(&self, item: &T) {
-        self.queues.borrow_mut().retain(|q| {
-            let Some(q) = q.upgrade() else { return false };
-            let mut q = q.borrow_mut();
-            if q.items.len() == STREAM_CAPACITY {
-                q.items.pop_front();
-                q.dropped += 1;
-            }
-            q.items.push_back(item.clone());
-            if let Some(w) = q.waker.take() {
-                w.wake();
-            }
-            true
-        });
+        if !self.queues.borrow().is_empty() {
+            send(&self.queues, Rc::new(item.clone()));
+        }
     }
 
     /// Ends every stream: they yield what they hold, then `None`.
     pub(crate) fn close(&self) {
-        for q in self.queues.borrow_mut().drain(..) {
-            if let Some(q) = q.upgrade() {
-                let mut q = q.borrow_mut();
-                q.closed = true;
-                if let Some(w) = q.waker.take() {
-                    w.wake();
-                }
+        close(&self.queues);
+    }
+}
+
+fn send(queues: &Queues, item: Item) {
+    queues.borrow_mut().retain(|q| {
+        let Some(q) = q.upgrade() else { return false };
+        let mut q = q.borrow_mut();
+        if q.items.len() == STREAM_CAPACITY {
+            q.items.pop_front();
+            q.dropped += 1;
+        }
+        q.items.push_back(item.clone());
+        if let Some(w) = q.waker.take() {
+            w.wake();
+        }
+        true
+    });
+}
+
+fn close(queues: &Queues) {
+    for q in queues.borrow_mut().drain(..) {
+        if let Some(q) = q.upgrade() {
+            let mut q = q.borrow_mut();
+            q.closed = true;
+            if let Some(w) = q.waker.take() {
+                w.wake();
             }
         }
     }
+}
+
+fn poll_queue(queue: &RefCell<Queue>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+    let mut q = queue.borrow_mut();
+    if let Some(item) = q.items.pop_front() {
+        return Poll::Ready(Some(item));
+    }
+    if q.closed {
+        return Poll::Ready(None);
+    }
+    q.waker = Some(cx.waker().clone());
+    Poll::Pending
 }
 
 /// A stream of items from a connection (or the page). Implements
 /// `futures_core::Stream`; without a futures crate, read it with
 /// [`Stream::next`].
 pub struct Stream<T> {
-    queue: Rc<RefCell<Queue<T>>>,
+    queue: Rc<RefCell<Queue>>,
+    item: PhantomData<fn() -> T>,
 }
 
 impl<T> fmt::Debug for Stream<T> {
@@ -101,7 +137,7 @@ impl<T> fmt::Debug for Stream<T> {
     }
 }
 
-impl<T> Stream<T> {
+impl<T: Clone + 'static> Stream<T> {
     /// The next item; `None` once the connection closed and the stream is empty.
     // Named like StreamExt::next on purpose: the same call reads with or without futures-util.
     #[allow(clippy::should_implement_trait)]
@@ -115,19 +151,15 @@ impl<T> Stream<T> {
     }
 
     fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut q = self.queue.borrow_mut();
-        if let Some(item) = q.items.pop_front() {
-            return Poll::Ready(Some(item));
-        }
-        if q.closed {
-            return Poll::Ready(None);
-        }
-        q.waker = Some(cx.waker().clone());
-        Poll::Pending
+        poll_queue(&self.queue, cx).map(|item| {
+            // Only a `Feed<T>` fills a `Stream<T>`: the downcast holds.
+            let item = item?.downcast::<T>().ok()?;
+            Some(Rc::try_unwrap(item).unwrap_or_else(|shared| (*shared).clone()))
+        })
     }
 }
 
-impl<T> futures_core::Stream for Stream<T> {
+impl<T: Clone + 'static> futures_core::Stream for Stream<T> {
     type Item = T;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
@@ -142,7 +174,7 @@ pub struct Next<'a, T> {
     stream: &'a mut Stream<T>,
 }
 
-impl<T> Future for Next<'_, T> {
+impl<T: Clone + 'static> Future for Next<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
