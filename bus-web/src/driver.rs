@@ -16,7 +16,7 @@ use futures_channel::oneshot;
 use js_sys::ArrayBuffer;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Event, MessageEvent, Performance, Window};
+use web_sys::{MessageEvent, Performance, Window};
 
 use crate::diagnostics;
 use crate::frame::JsFrame;
@@ -31,9 +31,11 @@ pub(crate) struct Inner {
     transport: Box<dyn Transport>,
     this_window: Window,
     perf: Option<Performance>,
-    timer_fn: Closure<dyn FnMut()>,
+    // Every callback has the one signature `FnMut(JsValue)`: wasm-bindgen
+    // emits a set of glue functions per closure signature.
+    timer_fn: Closure<dyn FnMut(JsValue)>,
     timer: Option<(i32, Duration)>,
-    liveness_fn: Closure<dyn FnMut()>,
+    liveness_fn: Closure<dyn FnMut(JsValue)>,
     liveness: Option<i32>,
     /// Runs [`drive`] at the end of the current task (a microtask).
     flush_fn: Closure<dyn FnMut(JsValue)>,
@@ -347,20 +349,20 @@ pub(crate) fn start(
     let perf = this_window.performance();
     let rc = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
         let w = weak.clone();
-        let on_port = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let on_port = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             if let Some(rc) = w.upgrade() {
-                receive_port(&rc, &e);
+                receive_port(&rc, e.unchecked_ref());
             }
         });
         let w = weak.clone();
-        let on_load = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let on_load = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             with_live(&w, |inner| {
                 let now = inner.now();
                 inner.engine.verify_peer(now);
             });
         });
         let w = weak.clone();
-        let timer_fn = Closure::<dyn FnMut()>::new(move || {
+        let timer_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             with_live(&w, |inner| {
                 if inner.timer.take().is_some() {
                     diagnostics::listener_removed();
@@ -370,7 +372,7 @@ pub(crate) fn start(
             });
         });
         let w = weak.clone();
-        let liveness_fn = Closure::<dyn FnMut()>::new(move || {
+        let liveness_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             with_live(&w, |inner| {
                 if inner.transport.peer_gone() {
                     inner.engine.peer_gone();

@@ -13,8 +13,8 @@ use std::rc::Rc;
 use bus_core::envelope::has_namespace;
 use bus_core::{FrameSource, RejectReason, Rejection};
 use js_sys::{ArrayBuffer, Object};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, Window};
 
 use crate::diagnostics;
@@ -29,7 +29,7 @@ struct Entry {
     receiver: Receiver,
 }
 
-type Listener = (Window, Closure<dyn FnMut(MessageEvent)>);
+type Listener = (Window, Closure<dyn FnMut(JsValue)>);
 
 #[derive(Default)]
 struct Page {
@@ -58,7 +58,8 @@ pub(crate) fn register(id: u64, this_window: &Window, peer: Window, receiver: Re
         let mut p = p.borrow_mut();
         p.entries.push(Entry { id, peer, receiver });
         if p.listener.is_none() {
-            let closure = Closure::<dyn FnMut(MessageEvent)>::new(on_message);
+            let closure =
+                Closure::<dyn FnMut(JsValue)>::new(|e: JsValue| on_message(e.unchecked_into()));
             match this_window
                 .add_event_listener_with_callback("message", closure.as_ref().unchecked_ref())
             {

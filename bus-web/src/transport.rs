@@ -4,9 +4,9 @@
 
 use bus_core::{Route, Transmit};
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{Event, HtmlIFrameElement, MessageChannel, MessageEvent, MessagePort, Window};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{HtmlIFrameElement, MessageChannel, MessagePort, Window};
 
 use crate::diagnostics;
 
@@ -54,17 +54,17 @@ pub(crate) struct WindowTransport {
     kind: PeerKind,
     port: Option<MessagePort>,
     /// The connection's handler for port messages.
-    on_port: Closure<dyn FnMut(MessageEvent)>,
+    on_port: Closure<dyn FnMut(JsValue)>,
     /// The connection's handler for the iframe's `load` event, while listening.
-    on_load: Option<Closure<dyn FnMut(Event)>>,
+    on_load: Option<Closure<dyn FnMut(JsValue)>>,
 }
 
 impl WindowTransport {
     pub(crate) fn new(
         peer: Window,
         kind: PeerKind,
-        on_port: Closure<dyn FnMut(MessageEvent)>,
-        on_load: Closure<dyn FnMut(Event)>,
+        on_port: Closure<dyn FnMut(JsValue)>,
+        on_load: Closure<dyn FnMut(JsValue)>,
     ) -> WindowTransport {
         let mut t = WindowTransport {
             peer,
