@@ -45,6 +45,51 @@ const payloads = {
   "1MiB": (() => { const b = new Uint8Array(1 << 20).fill(9); return () => b; })(),
 };
 
+// Where a bus round trip spends its time, for small calls made one at a
+// time: the bus's private MessagePort is the one whose `onmessage` the
+// bus sets, so timestamps are taken where its frames leave and arrive.
+// Sums over many calls: performance.now() is coarse, its mean is not.
+const probe = { on: false, calls: 0, send: 0, receive: 0, wire: 0, child: null, t0: 0, tPost: 0, tEvent: 0 };
+{
+  const post = MessagePort.prototype.postMessage;
+  MessagePort.prototype.postMessage = function (...args) {
+    if (probe.on && this === probe.port) probe.tPost = performance.now();
+    return post.apply(this, args);
+  };
+  const onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
+  Object.defineProperty(MessagePort.prototype, "onmessage", {
+    configurable: true,
+    get() { return onmessage.get.call(this); },
+    set(fn) {
+      if (fn) probe.port = this;
+      onmessage.set.call(this, fn && ((e) => { if (probe.on) probe.tEvent = performance.now(); return fn(e); }));
+    },
+  });
+  addEventListener("message", (e) => {
+    if (e.data && e.data.benchChildProbe && probe.childReport) probe.childReport(e.data.benchChildProbe);
+  });
+}
+// The child's sums so far (small calls one at a time are the first bus traffic).
+function childProbe(frame) {
+  return new Promise((resolve) => {
+    probe.childReport = resolve;
+    frame.contentWindow.postMessage({ benchChildProbe: "report" }, CHILD);
+    setTimeout(() => resolve(null), 2000);
+  });
+}
+async function probedSmall(p) {
+  probe.t0 = performance.now();
+  const r = await bus.bus_small(p.a, p.b, p.c);
+  const end = performance.now();
+  if (probe.on) {
+    probe.calls++;
+    probe.send += probe.tPost - probe.t0;
+    probe.wire += probe.tEvent - probe.tPost;
+    probe.receive += end - probe.tEvent;
+  }
+  return r;
+}
+
 async function setup() {
   const c = {};
   const fw = await frame("raw-window");
@@ -62,11 +107,12 @@ async function setup() {
     c["raw-port"] = { call: (name, p) => call(p, name === "64KiB-transfer") };
   }
   const fb = await frame("bus");
+  probe.frame = fb;
   await initBus({ module_or_path: "/wasm/bench-app_bg.wasm" });
   await bus.bus_parent(fb, CHILD);
   c["bus"] = {
     call: (name, p) => {
-      if (name === "small") return bus.bus_small(p.a, p.b, p.c);
+      if (name === "small") return probedSmall(p);
       if (name === "1KiB") return bus.bus_text(p);
       return bus.bus_bytes(p instanceof ArrayBuffer ? new Uint8Array(p) : p);
     },
@@ -94,7 +140,9 @@ async function setup() {
 async function batch(c, name, n) {
   const make = payloads[name];
   const t0 = performance.now();
+  probe.on = name === "small";
   for (let i = 0; i < n; i++) await c.call(name, make());
+  probe.on = false;
   return ((performance.now() - t0) / n) * 1000; // µs per round trip
 }
 
@@ -129,6 +177,7 @@ window.runBench = async () => {
     for (let b = 0; b < BATCHES; b++) {
       for (const n of names) samples[n].push(await batch(contenders[n], payload, perBatch));
     }
+    if (payload === "small") probe.child = await childProbe(probe.frame);
     for (const n of names) {
       const mean = samples[n].reduce((a, x) => a + x, 0) / samples[n].length;
       const total = big ? 100 : payload.startsWith("64KiB") ? 1000 : 3000;
@@ -145,6 +194,16 @@ window.runBench = async () => {
     }
     log(`${payload}: done`);
   }
-  return { results, user_agent: navigator.userAgent, date: new Date().toISOString() };
+  const us = (total, n) => (n ? (total / n) * 1000 : null);
+  const child = probe.child || {};
+  const breakdown = {
+    calls: probe.calls,
+    parent_send_us: us(probe.send, probe.calls),
+    parent_receive_us: us(probe.receive, probe.calls),
+    wire_and_child_us: us(probe.wire, probe.calls),
+    child_frame_to_reply_us: us(child.toReply || 0, child.frames),
+    child_in_onmessage_us: us(child.inHandler || 0, child.frames),
+  };
+  return { results, latency_breakdown: breakdown, user_agent: navigator.userAgent, date: new Date().toISOString() };
 };
 window.benchReady = true;

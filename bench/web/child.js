@@ -39,6 +39,38 @@ switch (contender) {
     );
     break;
   case "bus": {
+    // The child half of the latency breakdown (see bench.js): from a frame's
+    // arrival on the bus's port to the reply leaving it, and the part spent
+    // synchronously in the bus's onmessage. Sent to the bench page as sums.
+    const c = { frames: 0, toReply: 0, inHandler: 0, arrived: 0 };
+    const post = MessagePort.prototype.postMessage;
+    MessagePort.prototype.postMessage = function (...args) {
+      if (c.arrived) {
+        c.toReply += performance.now() - c.arrived;
+        c.frames++;
+        c.arrived = 0;
+      }
+      return post.apply(this, args);
+    };
+    const onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
+    Object.defineProperty(MessagePort.prototype, "onmessage", {
+      configurable: true,
+      get() { return onmessage.get.call(this); },
+      set(fn) {
+        onmessage.set.call(this, fn && ((e) => {
+          const t = performance.now();
+          if (!c.arrived) c.arrived = t;
+          const r = fn(e);
+          c.inHandler += performance.now() - t;
+          return r;
+        }));
+      },
+    });
+    addEventListener("message", (e) => {
+      if (e.origin === PARENT && e.data && e.data.benchChildProbe === "report") {
+        parent.postMessage({ benchChildProbe: { ...c } }, PARENT);
+      }
+    });
     const bus = await import("/wasm/bench-app.js");
     await bus.default({ module_or_path: "/wasm/bench-app_bg.wasm" });
     bus.bus_child(PARENT);

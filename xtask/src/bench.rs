@@ -194,6 +194,7 @@ fn write_reports(
             "comlink": sizes.get("comlink"),
         },
         "bus_added_gz_bytes": bus_minimal.saturating_sub(baseline),
+        "latency_breakdown_us": run.report["latency_breakdown"],
         "size_breakdown": breakdown
             .iter()
             .take(BREAKDOWN_ROWS)
@@ -235,6 +236,25 @@ fn write_reports(
         }
     }
     md += "\n(The last ratio compares 100-in-flight throughput with the raw port's unbatched rate, as the target does.)\n";
+    let b = &run.report["latency_breakdown"];
+    let f = |key: &str| {
+        b[key]
+            .as_f64()
+            .map_or("–".to_owned(), |v| format!("{v:.1}"))
+    };
+    md += &format!(
+        "\nWhere a small bus call spends its time, mean over {} calls made one at a time (µs): \
+         host from the call to its frame leaving {}; frame out to reply in (wire, both browsers' \
+         message delivery and the widget) {}, of which the widget, from the frame's arrival to \
+         the reply leaving, {} ({} of it synchronously in its `onmessage`); host from the reply's \
+         arrival to the awaiting code resuming {}. The raw port's whole round trip is in the table above.\n",
+        b["calls"].as_u64().unwrap_or(0),
+        f("parent_send_us"),
+        f("wire_and_child_us"),
+        f("child_frame_to_reply_us"),
+        f("child_in_onmessage_us"),
+        f("parent_receive_us"),
+    );
 
     // Targets: reported, not asserted.
     let bus_small = find(&results, "bus", "small");
