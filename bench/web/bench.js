@@ -169,7 +169,8 @@ window.runBench = async () => {
   const contenders = await setup();
   const names = Object.keys(contenders);
   const results = [];
-  for (const payload of Object.keys(payloads)) {
+  const only = q.get("only");
+  for (const payload of only ? only.split(",") : Object.keys(payloads)) {
     const big = payload === "1MiB";
     const perBatch = big ? Math.max(10, BATCH / 10) : BATCH;
     const samples = Object.fromEntries(names.map((n) => [n, []]));

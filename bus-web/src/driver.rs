@@ -6,6 +6,7 @@
 use bus_core::vec_map::VecMap;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bus_core::{
@@ -228,6 +229,21 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
                 inner.engine.reply(id, Err(method_not_found(&method)));
             }
             Some(task) => {
+                // Most handlers answer at once. Polled here (with no borrow
+                // held, so the handler may use the connection), such an
+                // answer leaves in this same drive: no task, no microtask.
+                drop(inner);
+                let mut task = Box::pin(task);
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(result) = task.as_mut().poll(&mut cx) {
+                    if let Ok(mut inner) = rc.try_borrow_mut() {
+                        inner.handlers.finished(id);
+                        if let Some(result) = result {
+                            inner.engine.reply(id, result);
+                        }
+                    }
+                    return;
+                }
                 let weak = Rc::downgrade(rc);
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = task.await;

@@ -53,7 +53,7 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
 }
 
-/// `cargo xtask bench [--quick] [--no-native]`
+/// `cargo xtask bench [--quick] [--no-native] [--only PAYLOAD,...]`
 pub fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let native = !args.iter().any(|a| a == "--no-native");
@@ -120,7 +120,16 @@ pub fn bench(args: &[String]) -> Result {
     }
 
     println!("\n==> browser benchmark (headless Chromium, --site-per-process)");
-    let query = if quick { "&batches=5&batch=20" } else { "" };
+    // `--only small,1MiB`: just those payloads, for quick comparisons while
+    // working on one path.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|o| format!("&only={o}"))
+        .unwrap_or_default();
+    let query = format!("{}{only}", if quick { "&batches=5&batch=20" } else { "" });
+    let query = query.as_str();
     let bench = e2e::bench::run_browser_bench(&www, query).map_err(|e| e.to_string())?;
     let report = write_reports(&out, &bench, &sizes, &breakdown, &native_ns)?;
     println!("{report}");

@@ -58,7 +58,7 @@ commands:
                             ?child-path=, ?versions=, ?extra-allow= parameters),
                             --rogue-framing (the widget lets the rogue frame it, to show
                             the bus rejecting it from inside a frame)
-  bench [--quick] [--no-native]
+  bench [--quick] [--no-native] [--only PAYLOAD,...]
                             the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4
                             in one headless Chromium run, criterion benches, gzip sizes; writes
                             target/bench/report.{json,md,svg}
