@@ -81,16 +81,21 @@ impl Inner {
         }
     }
 
-    /// Arms the one timeout for the engine's next deadline.
+    /// Arms the one timeout for the engine's next deadline. A timeout that
+    /// is already armed for that time or earlier is left alone: it fires,
+    /// the engine finds nothing due, and the next deadline is armed then.
+    /// (Re-arming whenever the deadline moved later, as it does with every
+    /// sign of life, cost a clearTimeout and a setTimeout per frame.)
     fn schedule_timer(&mut self) {
-        let next = self.engine.poll_timeout();
-        if let (Some(due), Some((_, armed))) = (next, self.timer)
-            && due == armed
+        let Some(due) = self.engine.poll_timeout() else {
+            return;
+        };
+        if let Some((_, armed)) = self.timer
+            && armed <= due
         {
             return;
         }
         self.clear_timer();
-        let Some(due) = next else { return };
         let delay = due
             .saturating_sub(self.now())
             .as_millis()

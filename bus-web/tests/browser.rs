@@ -28,6 +28,7 @@ const SLOW: Method<(), ()> = Method::new("slow");
 const FAIL: Method<(), ()> = Method::new("fail");
 const BLOB: Method<Vec<u8>, Vec<u8>> = Method::new("blob");
 const RESIZE: Method<u32, u32> = Method::new("host.resize");
+const ANNOUNCE: Method<String, ()> = Method::new("announce");
 const PING: Topic<String> = Topic::new("ping");
 const PONG: Topic<String> = Topic::new("pong");
 const REPORT: Topic<String> = Topic::new("report");
@@ -95,6 +96,20 @@ pub fn bus_test_guest(name: String) -> Result<(), JsValue> {
         Err(RemoteError::new(402, "declined").with_raw_data(vec![4, 2]))
     });
     conn.serve(BLOB, |v: Vec<u8>| async move { Ok(v) });
+    // Uses the connection before it answers, while the bus is delivering
+    // the call: the handler must not find the connection borrowed.
+    let weak = conn.downgrade();
+    conn.serve(ANNOUNCE, move |s: String| {
+        let emitted = weak
+            .upgrade()
+            .map(|c| c.emit(&REPORT, &format!("announced:{s}")));
+        async move {
+            match emitted {
+                Some(Ok(())) => Ok(()),
+                _ => Err(RemoteError::new(500, "could not emit")),
+            }
+        }
+    });
     let weak = conn.downgrade();
     let mut pings = conn.events(PING);
     wasm_bindgen_futures::spawn_local(async move {
@@ -285,6 +300,10 @@ async fn calls_events_and_errors_flow_both_ways() {
         panic!("expected not found")
     };
     assert_eq!(e.code(), RemoteError::METHOD_NOT_FOUND);
+    // A handler that answers at once, and uses the connection first.
+    assert_eq!(conn.call(&ANNOUNCE, &"y".to_string()).await, Ok(()));
+    assert!(eventually(2000, || reports.borrow().iter().any(|r| r == "announced:y")).await);
+    assert_eq!(guest_status(&frame.0).trim(), "running", "the guest panicked");
 }
 
 #[wasm_bindgen_test]
