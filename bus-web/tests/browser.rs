@@ -303,7 +303,11 @@ async fn calls_events_and_errors_flow_both_ways() {
     // A handler that answers at once, and uses the connection first.
     assert_eq!(conn.call(&ANNOUNCE, &"y".to_string()).await, Ok(()));
     assert!(eventually(2000, || reports.borrow().iter().any(|r| r == "announced:y")).await);
-    assert_eq!(guest_status(&frame.0).trim(), "running", "the guest panicked");
+    assert_eq!(
+        guest_status(&frame.0).trim(),
+        "running",
+        "the guest panicked"
+    );
 }
 
 #[wasm_bindgen_test]

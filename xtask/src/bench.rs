@@ -255,7 +255,7 @@ fn write_reports(
         "\nWhere a small bus call spends its time, mean over {} calls made one at a time (µs): \
          host from the call to its frame leaving {}; frame out to reply in (wire, both browsers' \
          message delivery and the widget) {}, of which the widget, from the frame's arrival to \
-         the reply leaving, {} ({} of it synchronously in its `onmessage`); host from the reply's \
+         the reply leaving, {} (its whole `onmessage`, posting the reply included, takes {}); host from the reply's \
          arrival to the awaiting code resuming {}. The raw port's whole round trip is in the table above.\n",
         b["calls"].as_u64().unwrap_or(0),
         f("parent_send_us"),
