@@ -116,7 +116,7 @@ fn origin_of(window: &Window, url: &str) -> Result<String, ConnectError> {
 ///
 /// ```ignore
 /// let frame: HtmlIFrameElement = document.get_element_by_id("checkout")?.dyn_into()?;
-/// let allow = Allowlist::new(["https://pay.example"])?;
+/// let allow = bus_web::allowlist(["https://pay.example"])?;
 /// let conn = bus_web::connect_iframe(&frame, Options::new(allow))?;
 /// conn.connected().await?;
 /// let quote = conn.call(&TOTAL, &3).await?;
@@ -152,7 +152,7 @@ pub fn connect_iframe(
 /// allowlist entry.
 ///
 /// ```ignore
-/// let allow = Allowlist::new(["https://shop.example"])?;
+/// let allow = bus_web::allowlist(["https://shop.example"])?;
 /// let conn = bus_web::connect_parent(Options::new(allow))?;
 /// conn.serve(TOTAL, |items: u32| async move { Ok(Quote { cents: 250 * items as u64 }) });
 /// ```
@@ -191,7 +191,7 @@ pub fn connect_parent(options: Options) -> Result<Connection, ConnectError> {
 /// reveals it when that is allowed, otherwise to each exact allowlist entry.
 ///
 /// ```ignore
-/// let allow = Allowlist::new(["https://shop.example"])?;
+/// let allow = bus_web::allowlist(["https://shop.example"])?;
 /// let conn = bus_web::connect_opener(Options::new(allow))?;
 /// conn.emit(&PAID, &Quote { cents: 1000 })?;
 /// ```
@@ -224,7 +224,7 @@ pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
 /// it must not contain `noopener`.
 ///
 /// ```ignore
-/// let allow = Allowlist::new(["https://pay.example"])?;
+/// let allow = bus_web::allowlist(["https://pay.example"])?;
 /// let conn = bus_web::open_popup("https://pay.example/checkout", "popup", Options::new(allow))?;
 /// ```
 pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connection, ConnectError> {
