@@ -280,9 +280,12 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
     }
 }
 
-/// Drives the connection at the end of the current task rather than now, so
-/// every call, reply and event the application makes in one turn of the event
-/// loop leaves in one coalesced frame.
+/// Sends what the application just queued. The first call, reply or event
+/// of a turn of the event loop leaves at once; whatever follows in the same
+/// turn waits for the end of it (a microtask) and leaves coalesced into one
+/// frame. So a lone message does not wait, and a burst still travels as
+/// one or two frames. Only frames are posted here; deliveries wait for the
+/// microtask's drive, so nothing is dispatched inside the application's call.
 pub(crate) fn schedule_drive(rc: &Rc<RefCell<Inner>>) {
     let Ok(mut inner) = rc.try_borrow_mut() else {
         return;
@@ -290,6 +293,7 @@ pub(crate) fn schedule_drive(rc: &Rc<RefCell<Inner>>) {
     if inner.flush_scheduled || inner.torn_down {
         return;
     }
+    inner.flush();
     inner.flush_scheduled = true;
     let _ = js_sys::Promise::resolve(&JsValue::NULL).then(&inner.flush_fn);
 }
