@@ -590,8 +590,7 @@ async fn calls_made_in_one_turn_leave_in_one_coalesced_frame() {
         assert_eq!(a, Ok(format!("m{i}")));
     }
     let after = conn.traffic();
-    // 100 calls out, 100 replies back: a frame or two each way, not 100
-    // (the first call of the turn leaves at once, the other 99 together).
+    // 100 calls out, 100 replies back: a frame or two each way, not 100.
     assert!(
         after.port_out - before.port_out <= 2,
         "{before:?} -> {after:?}"
