@@ -3,12 +3,12 @@
 //! port to adopt, deliveries to dispatch), and arms the engine's timer.
 //! No protocol decision is made here.
 
-use bus_core::vec_map::VecMap;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bus_core::vec_map::VecMap;
 use bus_core::{
     CallError, CallId, Channel, CloseReason, Delivery, Engine, Rejection, Route, SourceId, State,
     method_not_found,

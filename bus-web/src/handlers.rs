@@ -7,7 +7,6 @@
 //! run; a handler that must clean up something it started elsewhere can
 //! also watch its [`Cancellation`].
 
-use bus_core::vec_map::VecMap;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
@@ -15,6 +14,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use bus_core::vec_map::VecMap;
 use bus_core::{RemoteError, RequestId};
 
 use crate::diagnostics;
