@@ -450,17 +450,10 @@ fn parse_entry(
     }
     let origin =
         origin_of(&format!("{scheme}://{authority}")).map_err(|why| err(Problem::NotAUrl(why)))?;
-    let host_and_port = serialized::split_scheme(&origin).map_or("", |(_, h)| h);
-    let host_end = match host_and_port.strip_prefix('[') {
-        Some(_) => host_and_port
-            .find(']')
-            .map_or(host_and_port.len(), |i| i + 1),
-        None => host_and_port.find(':').unwrap_or(host_and_port.len()),
-    };
-    if host_and_port
-        .get(..host_end)
-        .is_some_and(|h| h.ends_with('.'))
-    {
+    let host = serialized::split_scheme(&origin)
+        .and_then(|(_, authority)| serialized::split_host_port(authority))
+        .map_or("", |(host, _)| host);
+    if host.ends_with('.') {
         return Err(err(Problem::TrailingDot));
     }
     if !wildcard {

@@ -8,7 +8,7 @@
 //!   the parser that also produces `MessageEvent.origin`;
 //! - otherwise [`ascii`]: a small parser for ASCII hosts.
 
-use super::serialized::{default_port, write_ipv6};
+use super::serialized::{default_port, split_host_port, split_scheme, write_ipv6};
 
 /// The origin of `url` (`scheme://authority`) with the build's default
 /// parser: the `url` crate natively, [`ascii`] in the browser build.
@@ -36,7 +36,7 @@ pub(crate) fn with_url_crate(url: &str) -> Result<String, String> {
 /// dropped. Anything it cannot canonicalise the way a browser would is
 /// refused with what to write instead.
 pub(crate) fn ascii(url: &str) -> Result<String, String> {
-    let (scheme, authority) = super::serialized::split_scheme(url).ok_or("no scheme://")?;
+    let (scheme, authority) = split_scheme(url).ok_or("no scheme://")?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
         return Err("only http and https origins can be allowed".into());
@@ -49,14 +49,7 @@ pub(crate) fn ascii(url: &str) -> Result<String, String> {
                 .into(),
         );
     }
-    let (host, port) = if authority.starts_with('[') {
-        let end = authority.find(']').ok_or("unclosed [ in an IPv6 host")? + 1;
-        (authority.get(..end), authority.get(end..))
-    } else {
-        let end = authority.find(':').unwrap_or(authority.len());
-        (authority.get(..end), authority.get(end..))
-    };
-    let (host, port) = (host.unwrap_or_default(), port.unwrap_or_default());
+    let (host, port) = split_host_port(authority).ok_or("unclosed [ in an IPv6 host")?;
     let mut out = String::with_capacity(url.len());
     out.push_str(&scheme);
     out.push_str("://");

@@ -39,6 +39,17 @@ pub(crate) fn split_scheme(url: &str) -> Option<(&str, &str)> {
     Some((scheme, rest))
 }
 
+/// `host[:port]` split before the port's `:` (an IPv6 host keeps its
+/// brackets); `None` for an unclosed `[`.
+pub(crate) fn split_host_port(authority: &str) -> Option<(&str, &str)> {
+    let end = if authority.starts_with('[') {
+        authority.find(']')? + 1
+    } else {
+        authority.find(':').unwrap_or(authority.len())
+    };
+    Some((authority.get(..end)?, authority.get(end..)?))
+}
+
 /// The default port of an `http`/`https` scheme.
 pub(crate) fn default_port(scheme: &str) -> u16 {
     if scheme == "https" { 443 } else { 80 }
@@ -52,13 +63,8 @@ pub(crate) fn parse(origin: &str) -> Option<Serialized<'_>> {
     } else {
         ("http", origin.strip_prefix("http://")?)
     };
-    let split = if rest.starts_with('[') {
-        rest.find(']').map(|i| i + 1).unwrap_or(rest.len() + 1)
-    } else {
-        rest.find(':').unwrap_or(rest.len())
-    };
-    let host = rest.get(..split)?;
-    let port = match rest.get(split..)? {
+    let (host, port_text) = split_host_port(rest)?;
+    let port = match port_text {
         "" => None,
         p => Some(port(p.strip_prefix(':')?, default_port(scheme))?),
     };
