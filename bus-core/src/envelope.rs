@@ -302,10 +302,7 @@ impl Envelope {
     /// Serializes the frame. (Every body encodes; the `Result` is kept for
     /// compatibility.)
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(HEADER_LEN + 16);
-        out.extend_from_slice(&NAMESPACE);
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(self.session.as_bytes());
+        let mut out = header(self.version, self.session, 16);
         wire::write_body(&mut out, &self.body);
         Ok(out)
     }
@@ -357,11 +354,17 @@ pub(crate) fn session_frame<'a>(
     messages: impl Iterator<Item = &'a Message>,
     capacity: usize,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + BATCH_PREFIX + capacity);
+    let mut out = header(version, session, BATCH_PREFIX + capacity);
+    wire::write_messages(&mut out, count, messages);
+    out
+}
+
+/// A frame's fixed header, with room for `body` more bytes.
+fn header(version: u16, session: SessionId, body: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body);
     out.extend_from_slice(&NAMESPACE);
     out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(session.as_bytes());
-    wire::write_messages(&mut out, count, messages);
     out
 }
 

@@ -82,11 +82,6 @@ impl<K, V> VecMap<K, V> {
     pub fn take_all(&mut self) -> Vec<(K, V)> {
         std::mem::take(&mut self.entries)
     }
-
-    /// Keeps the entries for which `keep` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        self.entries.retain_mut(|(k, v)| keep(k, v));
-    }
 }
 
 impl<K: Ord, V> VecMap<K, V> {
