@@ -51,8 +51,7 @@ pub(crate) fn browser_origin(url: &str) -> Result<String, String> {
 pub(crate) fn origin_of(url: &str, base: &str) -> Result<String, OriginError> {
     bus_core::origin::canonical_origin_with(url, |url| {
         web_sys::Url::new_with_base(url, base)
-            .map(|u| u.href())
-            .map_err(|_| "not a URL".to_owned())
-            .and_then(|absolute| browser_origin(&absolute))
+            .map(|u| u.origin())
+            .map_err(|e| crate::diagnostics::js_error_message(&e))
     })
 }
