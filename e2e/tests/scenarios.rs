@@ -86,6 +86,12 @@ async fn app_call(
     .await
 }
 
+/// The host still gets the widget's quote (20700) after `what`.
+async fn quote_still_answers(t: &Test, what: &str) -> Result<(), Error> {
+    let got = app_call(t, t.page(), "frame", "quote", 5_000).await?;
+    ensure(got == "ok:20700", format!("quote after {what}: {got}"))
+}
+
 async fn stats(t: &Test, page: &Page, which: &str) -> Result<Stats, Error> {
     let json: String = t
         .eval(page, &format!("window.__app.test_stats({which:?})"))
@@ -501,8 +507,7 @@ fn per_call_timeout_is_an_error_and_leaks_nothing() {
             ensure(got == "err:Timeout(300ms)", format!("got {got}"))?;
             let s = stats(&t, t.page(), "frame").await?;
             ensure(s.pending == 0, format!("calls still pending: {s:?}"))?;
-            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
-            ensure(got == "ok:20700", format!("quote after the timeout: {got}"))
+            quote_still_answers(&t, "the timeout").await
         },
     );
 }
@@ -588,8 +593,7 @@ fn flood_of_garbage_and_foreign_messages_only_moves_the_counters() {
                 s.state.starts_with("Connected"),
                 format!("the flood broke the session: {}", s.state),
             )?;
-            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
-            ensure(got == "ok:20700", format!("quote after the flood: {got}"))
+            quote_still_answers(&t, "the flood").await
         },
     );
 }
@@ -650,8 +654,7 @@ fn widget_away_on_another_origin_for_15_s_then_back_reconnects() {
                 "reconnected {} ms after the widget came back",
                 start.elapsed().as_millis()
             );
-            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
-            ensure(got == "ok:20700", format!("quote after coming back: {got}"))
+            quote_still_answers(&t, "coming back").await
         },
     );
 }
@@ -683,8 +686,7 @@ fn compromised_widget_four_mib_frame_leaves_host_memory_bounded() {
                 after.state.starts_with("Connected"),
                 format!("the session broke: {}", after.state),
             )?;
-            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
-            ensure(got == "ok:20700", format!("quote after the frame: {got}"))
+            quote_still_answers(&t, "the frame").await
         },
     );
 }
@@ -765,8 +767,7 @@ fn session_frame_on_the_window_after_the_port_hand_over_is_refused() {
             let s = wait_stats(&t, t.page(), |s| s.unexpected > 0).await?;
             ensure(s.unexpected == 1, format!("not refused: {s:?}"))?;
             ensure(s.state.starts_with("Connected"), s.state.clone())?;
-            let got = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
-            ensure(got == "ok:20700", format!("quote after: {got}"))
+            quote_still_answers(&t, "the refused pings").await
         },
     );
 }
