@@ -3,6 +3,7 @@
 import initBus, * as bus from "/wasm/bench-app.js";
 import * as penpal from "/npm/penpal.mjs";
 import * as Comlink from "/npm/comlink.mjs";
+import { watchPorts } from "/probe.js";
 
 const q = new URLSearchParams(location.search);
 const CHILD = q.get("child");
@@ -51,20 +52,13 @@ const payloads = {
 // Sums over many calls: performance.now() is coarse, its mean is not.
 const probe = { on: false, calls: 0, send: 0, receive: 0, wire: 0, child: null, t0: 0, tPost: 0, tEvent: 0 };
 {
-  const post = MessagePort.prototype.postMessage;
-  MessagePort.prototype.postMessage = function (...args) {
-    if (probe.on && this === probe.port) probe.tPost = performance.now();
-    return post.apply(this, args);
-  };
-  const onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
-  Object.defineProperty(MessagePort.prototype, "onmessage", {
-    configurable: true,
-    get() { return onmessage.get.call(this); },
-    set(fn) {
-      if (fn) probe.port = this;
-      onmessage.set.call(this, fn && ((e) => { if (probe.on) probe.tEvent = performance.now(); return fn(e); }));
+  watchPorts(
+    (port) => { if (probe.on && port === probe.port) probe.tPost = performance.now(); },
+    (port, fn) => {
+      probe.port = port;
+      return (e) => { if (probe.on) probe.tEvent = performance.now(); return fn(e); };
     },
-  });
+  );
   addEventListener("message", (e) => {
     if (e.data && e.data.benchChildProbe && probe.childReport) probe.childReport(e.data.benchChildProbe);
   });

@@ -2,6 +2,7 @@
 // ArrayBuffers back when they were transferred in.
 import * as penpal from "/npm/penpal.mjs";
 import * as Comlink from "/npm/comlink.mjs";
+import { watchPorts } from "/probe.js";
 
 const q = new URLSearchParams(location.search);
 const contender = q.get("contender");
@@ -43,29 +44,22 @@ switch (contender) {
     // arrival on the bus's port to the reply leaving it, and the part spent
     // synchronously in the bus's onmessage. Sent to the bench page as sums.
     const c = { frames: 0, toReply: 0, inHandler: 0, arrived: 0 };
-    const post = MessagePort.prototype.postMessage;
-    MessagePort.prototype.postMessage = function (...args) {
-      if (c.arrived) {
-        c.toReply += performance.now() - c.arrived;
-        c.frames++;
-        c.arrived = 0;
-      }
-      return post.apply(this, args);
-    };
-    const onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
-    Object.defineProperty(MessagePort.prototype, "onmessage", {
-      configurable: true,
-      get() { return onmessage.get.call(this); },
-      set(fn) {
-        onmessage.set.call(this, fn && ((e) => {
-          const t = performance.now();
-          if (!c.arrived) c.arrived = t;
-          const r = fn(e);
-          c.inHandler += performance.now() - t;
-          return r;
-        }));
+    watchPorts(
+      () => {
+        if (c.arrived) {
+          c.toReply += performance.now() - c.arrived;
+          c.frames++;
+          c.arrived = 0;
+        }
       },
-    });
+      (_port, fn) => (e) => {
+        const t = performance.now();
+        if (!c.arrived) c.arrived = t;
+        const r = fn(e);
+        c.inHandler += performance.now() - t;
+        return r;
+      },
+    );
     addEventListener("message", (e) => {
       if (e.origin === PARENT && e.data && e.data.benchChildProbe === "report") {
         parent.postMessage({ benchChildProbe: { ...c } }, PARENT);
