@@ -95,16 +95,9 @@ fn wasm_opt_script() -> Result<PathBuf, Error> {
     if script.exists() {
         return Ok(script);
     }
-    let status = Command::new("npm")
-        .current_dir(&e2e)
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+    let status = crate::npm::ci_command()?
         .status()
-        .map_err(|e| {
-            format!(
-                "wasm-opt comes from npm, and npm could not run ({e}): install Node.js and npm \
-                 (Debian: `sudo apt-get install nodejs npm`), then rerun"
-            )
-        })?;
+        .map_err(|e| format!("`npm ci` for wasm-opt could not start: {e}"))?;
     if !status.success() || !script.exists() {
         return Err(format!(
             "`npm ci` in {} did not install binaryen's wasm-opt ({status}); run it by hand to see why",

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod browser;
 pub mod bundle;
+pub mod npm;
 pub mod serve;
 
 /// Errors of the harness, with a message that says what to do.

@@ -89,7 +89,13 @@ pub fn bench(args: &[String]) -> Result {
         .join("release")
         .join("bench-app.wasm");
     e2e::bundle::bindgen(&wasm, &www.join("wasm"), "bench-app").map_err(|e| e.to_string())?;
-    for f in ["bench.html", "bench.js", "child.html", "child.js", "probe.js"] {
+    for f in [
+        "bench.html",
+        "bench.js",
+        "child.html",
+        "child.js",
+        "probe.js",
+    ] {
         copy(&web.join(f), &www.join(f))?;
     }
     let penpal = web.join("node_modules/penpal/dist");

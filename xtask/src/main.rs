@@ -324,21 +324,11 @@ fn ensure_browser() -> Result<Browser> {
     })
 }
 
-/// The npm Playwright driver that playwright-rs drives (`npm ci` in e2e/,
-/// pinned by its package-lock.json).
+/// The npm Playwright driver that playwright-rs drives and binaryen's wasm-opt
+/// (`npm ci` in e2e/, pinned by its package-lock.json).
 fn ensure_playwright_driver() -> Result {
-    for tool in ["node", "npm"] {
-        if output(Command::new(tool).arg("--version")).is_none() {
-            return Err(format!(
-                "`{tool}` is missing; the e2e suite needs Node.js and npm for the Playwright driver: \
-                 install them (Debian: `sudo apt-get install nodejs npm`), then rerun"
-            ));
-        }
-    }
-    let mut ci = Command::new("npm");
-    ci.current_dir(root().join("e2e"))
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
-    run("npm ci (Playwright driver for the e2e suite)", ci)
+    let ci = e2e::npm::ci_command().map_err(|e| e.to_string())?;
+    run("npm ci (Playwright driver and wasm-opt)", ci)
 }
 
 /// `cargo test` of bus-web for wasm32, run in headless Chromium by this very
