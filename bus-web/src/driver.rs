@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use bus_core::vec_map::VecMap;
 use bus_core::{
-    CallError, CallId, Channel, CloseReason, Delivery, Engine, Rejection, Route, SourceId, State,
-    method_not_found,
+    CallError, CallId, Channel, CloseReason, Delivery, Engine, Rejection, RemoteError, RequestId,
+    Route, SourceId, State, method_not_found,
 };
 use futures_channel::oneshot;
 use js_sys::ArrayBuffer;
@@ -241,24 +241,14 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
                 let mut task = Box::pin(task);
                 let mut cx = Context::from_waker(Waker::noop());
                 if let Poll::Ready(result) = task.as_mut().poll(&mut cx) {
-                    if let Ok(mut inner) = rc.try_borrow_mut() {
-                        inner.handlers.finished(id);
-                        if let Some(result) = result {
-                            inner.engine.reply(id, result);
-                        }
-                    }
+                    finish_request(rc, id, result);
                     return;
                 }
                 let weak = Rc::downgrade(rc);
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = task.await;
                     let Some(rc) = weak.upgrade() else { return };
-                    if let Ok(mut inner) = rc.try_borrow_mut() {
-                        inner.handlers.finished(id);
-                        if let Some(result) = result {
-                            inner.engine.reply(id, result);
-                        }
-                    }
+                    finish_request(&rc, id, result);
                     schedule_drive(&rc);
                 });
             }
@@ -276,6 +266,21 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
         Delivery::Cancelled(id) => inner.handlers.cancel(id),
         Delivery::Rejected(rejection) => {
             inner.rejections.send(&rejection);
+        }
+    }
+}
+
+/// A served call's handler is done: forget it, and answer unless it was
+/// cancelled (`None`).
+fn finish_request(
+    rc: &Rc<RefCell<Inner>>,
+    id: RequestId,
+    result: Option<Result<Vec<u8>, RemoteError>>,
+) {
+    if let Ok(mut inner) = rc.try_borrow_mut() {
+        inner.handlers.finished(id);
+        if let Some(result) = result {
+            inner.engine.reply(id, result);
         }
     }
 }
