@@ -85,8 +85,9 @@ pub fn find_chromium() -> Result<PathBuf, Error> {
         })
 }
 
-/// Checks that the npm Playwright driver is installed where playwright-rs looks.
-pub fn check_driver() -> Result<(), Error> {
+/// Makes sure the npm Playwright driver is installed where playwright-rs
+/// looks, running `npm ci` in e2e/ (pinned by its lockfile) when it is not.
+pub fn ensure_driver() -> Result<(), Error> {
     let cli = std::env::var_os("PLAYWRIGHT_CLI_JS")
         .map(PathBuf::from)
         .ok_or(
@@ -94,11 +95,17 @@ pub fn check_driver() -> Result<(), Error> {
          (.cargo/config.toml sets it), or set it to node_modules/playwright-core/cli.js",
         )?;
     if !cli.is_file() {
-        return Err(format!(
-            "the Playwright driver is missing ({}): run `npm ci` in e2e/ (`cargo xtask test` does)",
-            cli.display()
-        )
-        .into());
+        let status = crate::npm::ci_command()?
+            .status()
+            .map_err(|e| format!("`npm ci` for the Playwright driver could not start: {e}"))?;
+        if !status.success() || !cli.is_file() {
+            return Err(format!(
+                "the Playwright driver is missing ({}) and `npm ci` in e2e/ did not install it \
+                 ({status}); run it by hand to see why",
+                cli.display()
+            )
+            .into());
+        }
     }
     Ok(())
 }
@@ -107,7 +114,7 @@ pub fn check_driver() -> Result<(), Error> {
 /// [`CHROMIUM_FLAGS`]; says what to install when either is missing.
 pub async fn launch_chromium() -> Result<(Playwright, Browser), Error> {
     let chromium = find_chromium()?;
-    check_driver()?;
+    ensure_driver()?;
     let playwright = Playwright::launch()
         .await
         .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
@@ -127,7 +134,7 @@ impl Suite {
     fn start() -> Result<Suite, Error> {
         // Fail on a missing browser or driver before the long demo build.
         find_chromium()?;
-        check_driver()?;
+        ensure_driver()?;
         let dist = crate::bundle::build_demo(true, true)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
