@@ -92,6 +92,15 @@ async fn quote_still_answers(t: &Test, what: &str) -> Result<(), Error> {
     ensure(got == "ok:20700", format!("quote after {what}: {got}"))
 }
 
+/// The host's session survived `what`: still connected, and still quoting.
+async fn session_survived(t: &Test, state: &str, what: &str) -> Result<(), Error> {
+    ensure(
+        state.starts_with("Connected"),
+        format!("{what} broke the session: {state}"),
+    )?;
+    quote_still_answers(t, what).await
+}
+
 async fn stats(t: &Test, page: &Page, which: &str) -> Result<Stats, Error> {
     let json: String = t
         .eval(page, &format!("window.__app.test_stats({which:?})"))
@@ -589,11 +598,7 @@ fn flood_of_garbage_and_foreign_messages_only_moves_the_counters() {
             // Counted once for the page, never handed to the connection.
             ensure(s.rejected == 0 && s.foreign == 0, format!("{s:?}"))?;
             rejected_count(&t, &t.page().get_by_test_id("rejected-count"), 5_000).await?;
-            ensure(
-                s.state.starts_with("Connected"),
-                format!("the flood broke the session: {}", s.state),
-            )?;
-            quote_still_answers(&t, "the flood").await
+            session_survived(&t, &s.state, "the flood").await
         },
     );
 }
@@ -682,11 +687,7 @@ fn compromised_widget_four_mib_frame_leaves_host_memory_bounded() {
                 grown <= 2.0 * len as f64,
                 format!("host memory grew {grown} bytes for a {len}-byte frame"),
             )?;
-            ensure(
-                after.state.starts_with("Connected"),
-                format!("the session broke: {}", after.state),
-            )?;
-            quote_still_answers(&t, "the frame").await
+            session_survived(&t, &after.state, "the frame").await
         },
     );
 }
@@ -766,8 +767,7 @@ fn session_frame_on_the_window_after_the_port_hand_over_is_refused() {
             forge_from_widget(&t, 4, 3, "window").await?;
             let s = wait_stats(&t, t.page(), |s| s.unexpected > 0).await?;
             ensure(s.unexpected == 1, format!("not refused: {s:?}"))?;
-            ensure(s.state.starts_with("Connected"), s.state.clone())?;
-            quote_still_answers(&t, "the refused pings").await
+            session_survived(&t, &s.state, "the refused pings").await
         },
     );
 }
