@@ -1,19 +1,20 @@
-//! Chromium through playwright-rs: one browser per test binary, a fresh
-//! context per test, and on failure a screenshot and the console log saved
-//! under `target/e2e/<test>/`.
+//! Chromium and Firefox through playwright-rs: one browser per test
+//! binary, a fresh context per test, and on failure a screenshot and the
+//! console log saved under `target/e2e/<browser>/<test>/`.
 //!
 //! ```no_run
-//! use e2e::browser::suite;
+//! use e2e::browser::{BrowserKind, suite};
 //!
 //! #[test]
 //! fn host_connects() {
-//!     suite().run("host_connects", |t| async move {
+//!     suite(BrowserKind::Firefox).run("host_connects", |t| async move {
 //!         t.goto(&t.parent_url("")).await?;
 //!         t.wait_text(&t.page().get_by_test_id("bus-status"), "connected", 10_000).await
 //!     });
 //! }
 //! ```
 
+use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -40,8 +41,136 @@ pub const CHROMIUM_FLAGS: &[&str] = &[
     "--site-per-process",
 ];
 
+/// The browsers the harness drives. Both are the system's own builds
+/// (Debian's `chromium` and `firefox-esr`): Playwright downloads nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BrowserKind {
+    /// Chromium, through the Chrome DevTools Protocol.
+    Chromium,
+    /// Firefox (ESR), through WebDriver BiDi (Playwright's `moz-firefox`
+    /// channel).
+    Firefox,
+}
+
+impl BrowserKind {
+    /// Both browsers, in the order the suite runs them.
+    pub const ALL: [BrowserKind; 2] = [BrowserKind::Chromium, BrowserKind::Firefox];
+
+    /// `"chromium"` or `"firefox"`: test names, artifact folders.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrowserKind::Chromium => "chromium",
+            BrowserKind::Firefox => "firefox",
+        }
+    }
+
+    /// The environment variable that points at the browser's binary.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            BrowserKind::Chromium => "CHROMIUM",
+            BrowserKind::Firefox => "FIREFOX",
+        }
+    }
+
+    /// The Debian package that provides the browser.
+    pub fn package(self) -> &'static str {
+        match self {
+            BrowserKind::Chromium => "chromium",
+            BrowserKind::Firefox => "firefox-esr",
+        }
+    }
+
+    fn binaries(self) -> &'static [&'static str] {
+        match self {
+            BrowserKind::Chromium => &["chromium", "chromium-browser", "google-chrome"],
+            BrowserKind::Firefox => &["firefox-esr", "firefox"],
+        }
+    }
+
+    /// The browser's path: its environment variable ([`Self::env_var`]), or
+    /// the first matching binary on `PATH`; otherwise an error with the
+    /// install command.
+    pub fn find(self) -> Result<PathBuf, Error> {
+        if let Some(p) = std::env::var_os(self.env_var()) {
+            return Ok(p.into());
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .flat_map(|d| self.binaries().iter().map(move |n| d.join(n)))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "{self} is not installed: run `cargo xtask test` (it installs Debian's {pkg} as \
+                     root) or `sudo apt-get install {pkg}`, or point {var} at a {self} binary",
+                    pkg = self.package(),
+                    var = self.env_var(),
+                )
+                .into()
+            })
+    }
+}
+
+impl fmt::Display for BrowserKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BrowserKind::Chromium => "Chromium",
+            BrowserKind::Firefox => "Firefox",
+        })
+    }
+}
+
+/// Chromium's path (see [`BrowserKind::find`]).
+pub fn find_chromium() -> Result<PathBuf, Error> {
+    BrowserKind::Chromium.find()
+}
+
+/// Makes sure the npm Playwright driver is installed where playwright-rs
+/// looks, running `npm ci` in e2e/ (pinned by its lockfile) when it is not.
+/// Test binaries that start at the same time take turns (a file lock), so
+/// the install runs once.
+pub fn ensure_driver() -> Result<(), Error> {
+    let cli = std::env::var_os("PLAYWRIGHT_CLI_JS")
+        .map(PathBuf::from)
+        .ok_or(
+            "PLAYWRIGHT_CLI_JS is not set: run the tests through cargo in this workspace \
+         (.cargo/config.toml sets it), or set it to node_modules/playwright-core/cli.js",
+        )?;
+    crate::npm::ensure_installed(&cli, "the Playwright driver")
+}
+
+/// Starts the Playwright driver and launches `kind` headless (Chromium with
+/// [`CHROMIUM_FLAGS`]); says what to install when either is missing.
+pub async fn launch(kind: BrowserKind) -> Result<(Playwright, Browser), Error> {
+    let exe = kind.find()?;
+    ensure_driver()?;
+    let playwright = Playwright::launch()
+        .await
+        .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
+    let options = LaunchOptions::new()
+        .headless(true)
+        .executable_path(exe.display().to_string());
+    let (browser_type, options) = match kind {
+        BrowserKind::Chromium => (
+            playwright.chromium(),
+            options.args(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect()),
+        ),
+        BrowserKind::Firefox => (playwright.firefox(), options.channel("moz-firefox".into())),
+    };
+    let browser = browser_type
+        .launch_with_options(options)
+        .await
+        .map_err(|e| format!("cannot launch {kind} ({}): {e}", exe.display()))?;
+    Ok((playwright, browser))
+}
+
+/// Launches Chromium (see [`launch`]).
+pub async fn launch_chromium() -> Result<(Playwright, Browser), Error> {
+    launch(BrowserKind::Chromium).await
+}
+
 /// Everything a test binary shares: the built demo, its servers, the browser.
 pub struct Suite {
+    kind: BrowserKind,
     runtime: Runtime,
     servers: Servers,
     browser: Browser,
@@ -57,83 +186,27 @@ impl std::fmt::Debug for Suite {
     }
 }
 
-static SUITE: OnceLock<Result<Suite, String>> = OnceLock::new();
+static CHROMIUM: OnceLock<Result<Suite, String>> = OnceLock::new();
+static FIREFOX: OnceLock<Result<Suite, String>> = OnceLock::new();
 
-/// The shared suite, started on first use: builds the demo (release), serves
-/// it on free ports, launches Chromium. Panics with what to install or run
-/// when something is missing; it never skips.
-pub fn suite() -> &'static Suite {
-    match SUITE.get_or_init(|| Suite::start().map_err(|e| e.to_string())) {
+/// The shared suite of `kind`, started on first use: builds the demo
+/// (release), serves it on free ports, launches the browser. Panics with
+/// what to install or run when something is missing; it never skips.
+pub fn suite(kind: BrowserKind) -> &'static Suite {
+    let cell = match kind {
+        BrowserKind::Chromium => &CHROMIUM,
+        BrowserKind::Firefox => &FIREFOX,
+    };
+    match cell.get_or_init(|| Suite::start(kind).map_err(|e| e.to_string())) {
         Ok(s) => s,
-        Err(e) => panic!("the e2e suite cannot start: {e}"),
+        Err(e) => panic!("the e2e suite cannot start in {kind}: {e}"),
     }
-}
-
-/// Chromium's path: `CHROMIUM`, or the first Chromium on `PATH`.
-pub fn find_chromium() -> Result<PathBuf, Error> {
-    if let Some(p) = std::env::var_os("CHROMIUM") {
-        return Ok(p.into());
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .flat_map(|d| ["chromium", "chromium-browser", "google-chrome"].map(|n| d.join(n)))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "Chromium is not installed: run `cargo xtask test` (it installs Debian's chromium as root) \
-             or `sudo apt-get install chromium`, or point CHROMIUM at a Chromium binary"
-                .into()
-        })
-}
-
-/// Makes sure the npm Playwright driver is installed where playwright-rs
-/// looks, running `npm ci` in e2e/ (pinned by its lockfile) when it is not.
-pub fn ensure_driver() -> Result<(), Error> {
-    let cli = std::env::var_os("PLAYWRIGHT_CLI_JS")
-        .map(PathBuf::from)
-        .ok_or(
-            "PLAYWRIGHT_CLI_JS is not set: run the tests through cargo in this workspace \
-         (.cargo/config.toml sets it), or set it to node_modules/playwright-core/cli.js",
-        )?;
-    if !cli.is_file() {
-        let status = crate::npm::ci_command()?
-            .status()
-            .map_err(|e| format!("`npm ci` for the Playwright driver could not start: {e}"))?;
-        if !status.success() || !cli.is_file() {
-            return Err(format!(
-                "the Playwright driver is missing ({}) and `npm ci` in e2e/ did not install it \
-                 ({status}); run it by hand to see why",
-                cli.display()
-            )
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// Starts the Playwright driver and launches Chromium headless with
-/// [`CHROMIUM_FLAGS`]; says what to install when either is missing.
-pub async fn launch_chromium() -> Result<(Playwright, Browser), Error> {
-    let chromium = find_chromium()?;
-    ensure_driver()?;
-    let playwright = Playwright::launch()
-        .await
-        .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
-    let options = LaunchOptions::new()
-        .headless(true)
-        .executable_path(chromium.display().to_string())
-        .args(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect());
-    let browser = playwright
-        .chromium()
-        .launch_with_options(options)
-        .await
-        .map_err(|e| format!("cannot launch {}: {e}", chromium.display()))?;
-    Ok((playwright, browser))
 }
 
 impl Suite {
-    fn start() -> Result<Suite, Error> {
+    fn start(kind: BrowserKind) -> Result<Suite, Error> {
         // Fail on a missing browser or driver before the long demo build.
-        find_chromium()?;
+        kind.find()?;
         ensure_driver()?;
         let dist = crate::bundle::build_demo(true, true)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -146,17 +219,23 @@ impl Suite {
                 rogue_framing: false,
             };
             let servers = serve(&dist, Ports::ANY, mode).await?;
-            let (playwright, browser) = launch_chromium().await?;
+            let (playwright, browser) = launch(kind).await?;
             Ok::<_, Error>((servers, playwright, browser))
         })?;
-        let artifacts = crate::bundle::target_dir().join("e2e");
+        let artifacts = crate::bundle::target_dir().join("e2e").join(kind.name());
         Ok(Suite {
+            kind,
             runtime,
             servers,
             browser,
             _playwright: playwright,
             artifacts,
         })
+    }
+
+    /// The browser this suite drives.
+    pub fn kind(&self) -> BrowserKind {
+        self.kind
     }
 
     /// The servers' origins.
@@ -166,7 +245,8 @@ impl Suite {
 
     /// Runs one test in a fresh browser context. On failure it saves a
     /// screenshot of every page and the console log under
-    /// `target/e2e/<name>/`, prints where, and panics with the error.
+    /// `target/e2e/<browser>/<name>/`, prints where, and panics with the
+    /// error, naming the browser.
     pub fn run<F, Fut>(&'static self, name: &str, body: F)
     where
         F: FnOnce(Test) -> Fut,
@@ -199,7 +279,7 @@ impl Suite {
             outcome
         });
         if let Err(e) = outcome {
-            panic!("{name} failed: {e}");
+            panic!("{name} failed in {}: {e}", self.kind);
         }
     }
 
@@ -282,6 +362,21 @@ impl Test {
                 }
             })
             .await;
+    }
+
+    /// Clicks `locator`, an element inside a cross-origin (out-of-process)
+    /// iframe. In Chromium that is a real click. Headless Firefox 153 ESR
+    /// driven over WebDriver BiDi does not route synthesized pointer input
+    /// into out-of-process iframes at all (the frame sees no event; with
+    /// Fission off it does), so there the element gets a `click` event
+    /// dispatched instead. Firefox keeps Fission on: the frames stay in
+    /// separate processes, as users have them.
+    pub async fn click_in_frame(&self, locator: &Locator) -> Result<(), Error> {
+        match self.suite.kind {
+            BrowserKind::Chromium => locator.click(None).await?,
+            BrowserKind::Firefox => locator.dispatch_event("click", None).await?,
+        }
+        Ok(())
     }
 
     /// Opens `url` in the test's page.

@@ -27,8 +27,10 @@ pub fn target_dir() -> PathBuf {
 /// with `release`, size-optimised (the `wasm-size` profile: opt-level z,
 /// LTO; then wasm-opt `-Oz`), else a debug build. Returns `<dist>`: `target/demo`, or
 /// `target/demo-test-hooks` with the e2e suite's hooks compiled in
-/// (`test_hooks`; the demo people see has none).
+/// (`test_hooks`; the demo people see has none). Processes that build at
+/// the same time take turns.
 pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
+    let _turn = crate::lock::exclusive("demo-build")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
@@ -92,19 +94,7 @@ pub fn bindgen(input: &Path, out: &Path, name: &str) -> Result<(), Error> {
 fn wasm_opt_script() -> Result<PathBuf, Error> {
     let e2e = workspace_root().join("e2e");
     let script = e2e.join("node_modules/binaryen/bin/wasm-opt");
-    if script.exists() {
-        return Ok(script);
-    }
-    let status = crate::npm::ci_command()?
-        .status()
-        .map_err(|e| format!("`npm ci` for wasm-opt could not start: {e}"))?;
-    if !status.success() || !script.exists() {
-        return Err(format!(
-            "`npm ci` in {} did not install binaryen's wasm-opt ({status}); run it by hand to see why",
-            e2e.display()
-        )
-        .into());
-    }
+    crate::npm::ensure_installed(&script, "binaryen's wasm-opt")?;
     Ok(script)
 }
 

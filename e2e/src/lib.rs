@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod browser;
 pub mod bundle;
+pub mod lock;
 pub mod npm;
 pub mod serve;
 

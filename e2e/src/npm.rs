@@ -1,6 +1,7 @@
 //! The Node tools the build and tests use, pinned in `e2e/package-lock.json`:
 //! the Playwright driver playwright-rs talks to, and binaryen's wasm-opt.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::Error;
@@ -33,4 +34,30 @@ pub fn ci_command() -> Result<Command, Error> {
         "--loglevel=error",
     ]);
     Ok(ci)
+}
+
+/// Makes sure `file`, which the pinned packages provide (`what` says what it
+/// is for), is installed: runs `npm ci` in e2e/ when it is missing. Test
+/// binaries that find it missing at the same time take turns,
+/// so the install runs once.
+pub fn ensure_installed(file: &Path, what: &str) -> Result<(), Error> {
+    if file.is_file() {
+        return Ok(());
+    }
+    let _turn = crate::lock::exclusive("npm-ci")?;
+    if file.is_file() {
+        return Ok(());
+    }
+    let status = ci_command()?
+        .status()
+        .map_err(|e| format!("`npm ci` in e2e/ for {what} could not start: {e}"))?;
+    if !status.success() || !file.is_file() {
+        return Err(format!(
+            "{what} is missing ({}) and `npm ci` in e2e/ did not install it ({status}); \
+             run it by hand to see why",
+            file.display()
+        )
+        .into());
+    }
+    Ok(())
 }

@@ -1,9 +1,11 @@
-//! The bus across real origins in real Chromium: the demo host on
+//! The bus across real origins in a real browser: the demo host on
 //! 127.0.0.1, the widget on localhost (a cross-site, out-of-process iframe),
 //! a rogue page on a third origin. Each test names the behaviour it proves.
+//! Every test binary that includes this module runs all of it in its own
+//! browser (`super::BROWSER`): `tests/chromium.rs`, `tests/firefox.rs`.
 
 use e2e::Error;
-use e2e::browser::{Test, suite};
+use e2e::browser::{Suite, Test};
 use playwright_rs::{Locator, Page};
 use serde::Deserialize;
 
@@ -51,6 +53,11 @@ const CAPTURE_PORT: &str = "
     }
     return post.call(this, msg, transfer);
   };";
+
+/// This binary's suite, in its browser.
+fn suite() -> &'static Suite {
+    e2e::browser::suite(super::BROWSER)
+}
 
 fn status(page: &Page) -> Locator {
     page.get_by_test_id("bus-status")
@@ -222,7 +229,7 @@ fn child_to_parent_call_is_answered_by_the_host() {
         "child_to_parent_call_is_answered_by_the_host",
         |t| async move {
             connected_host(&t, "").await?;
-            widget(t.page(), "call-parent").click(None).await?;
+            t.click_in_frame(&widget(t.page(), "call-parent")).await?;
             t.wait_text(
                 &widget(t.page(), "call-result"),
                 "Serving Acme Outdoor for Ada Lovelace",
@@ -248,7 +255,7 @@ fn events_flow_in_both_directions() {
         )
         .await?;
         // Widget -> host: paying emits checkout.paid.
-        widget(t.page(), "pay").click(None).await?;
+        t.click_in_frame(&widget(t.page(), "pay")).await?;
         t.wait_text(
             &t.page().get_by_test_id("call-result"),
             "Payment received: 207.00 EUR",
@@ -706,7 +713,7 @@ fn cancelled_confirm_drops_the_handler_and_pay_emits_nothing() {
                 format!("the widget still serves the confirm: {w:?}"),
             )?;
             // Pay after the shop gave up: nothing to pay, no checkout.paid.
-            widget(t.page(), "pay").click(None).await?;
+            t.click_in_frame(&widget(t.page(), "pay")).await?;
             t.wait_text(
                 &widget(t.page(), "call-result"),
                 "Ask the host for a quote first.",
