@@ -47,9 +47,11 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test                      install what the checks need (wasm target, rustfmt, clippy, Chromium and
-                            ChromeDriver, the npm Playwright driver), then fmt, clippy (native +
-                            wasm32), native tests with the e2e suite, and the bus-web browser tests
+  test                      install what the checks need (wasm target, rustfmt, clippy, Chromium,
+                            ChromeDriver and Firefox from apt, geckodriver from crates.io, the npm
+                            Playwright driver), then fmt, clippy (native + wasm32), native tests
+                            with the e2e suite in Chromium and Firefox, and the bus-web browser
+                            tests in both
   demo [options]            build the demo apps and serve them on three origins until Ctrl-C:
                             host http://127.0.0.1:8080, widget http://localhost:8081,
                             rogue http://127.0.0.1:8082
@@ -184,14 +186,19 @@ fn test() -> Result {
     ]);
     run("clippy (wasm32, bus-web browser tests)", clippy_web_tests)?;
 
-    // The native tests include the e2e suite, which drives Chromium.
+    // The native tests include the e2e suite, once per browser. No fail-fast:
+    // every browser runs, so a scenario failing in one browser only shows.
     let browser = ensure_browser()?;
     ensure_playwright_driver()?;
     let mut tests = cargo();
     tests
-        .args(["test", "--workspace"])
-        .env("CHROMIUM", &browser.chromium);
-    let mut totals = run_tests("tests (native, with the e2e suite in Chromium)", tests)?;
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("CHROMIUM", &browser.chromium)
+        .env("FIREFOX", &browser.firefox);
+    let mut totals = run_tests(
+        "tests (native, with the e2e suite in Chromium and in Firefox)",
+        tests,
+    )?;
 
     // bus-core as the browser build has it: no url, no psl.
     let mut lean = cargo();
@@ -202,7 +209,15 @@ fn test() -> Result {
 
     let web = run_tests(
         "browser tests (bus-web, headless Chromium)",
-        web_tests(&browser)?,
+        web_tests(&browser, WebDriver::Chrome)?,
+    )?;
+    totals.passed += web.passed;
+    totals.failed += web.failed;
+
+    let geckodriver = ensure_geckodriver()?;
+    let web = run_tests(
+        "browser tests (bus-web, headless Firefox)",
+        web_tests(&browser, WebDriver::Gecko(geckodriver))?,
     )?;
     totals.passed += web.passed;
     totals.failed += web.failed;
@@ -220,9 +235,21 @@ fn test() -> Result {
 struct Totals {
     passed: u64,
     failed: u64,
+    /// Names of the tests that failed (`test <name> ... FAILED`).
+    failures: Vec<String>,
 }
 
 impl Totals {
+    /// Notes one libtest result line: `test chromium::x ... FAILED`.
+    fn add_result(&mut self, line: &str) {
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" ... FAILED"))
+        {
+            self.failures.push(name.to_owned());
+        }
+    }
+
     /// Adds one libtest summary: `test result: ok. 45 passed; 0 failed; ...`.
     fn add_summary(&mut self, line: &str) {
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
@@ -256,14 +283,17 @@ fn run_tests(step: &str, mut cmd: Command) -> Result<Totals> {
         for line in BufReader::new(out).lines().map_while(io::Result::ok) {
             println!("{line}");
             totals.add_summary(&line);
+            totals.add_result(&line);
         }
     }
     let status = child.wait().map_err(|e| format!("{step}: {e}"))?;
     println!("<== {step}: {:.1}s", start.elapsed().as_secs_f64());
     if !status.success() || totals.failed > 0 {
         return Err(format!(
-            "{step} failed ({status}): {} passed, {} failed",
-            totals.passed, totals.failed
+            "{step} failed ({status}): {} passed, {} failed{}",
+            totals.passed,
+            totals.failed,
+            by_browser(&totals.failures)
         ));
     }
     if totals.passed == 0 {
@@ -272,10 +302,45 @@ fn run_tests(step: &str, mut cmd: Command) -> Result<Totals> {
     Ok(totals)
 }
 
-/// Chromium and its WebDriver, as the browser tests need them.
+/// Which e2e scenarios failed in which browser, from test names such as
+/// `chromium::x` and `firefox::x`; says when one fails in one browser only.
+fn by_browser(failures: &[String]) -> String {
+    let browsers = e2e::browser::BrowserKind::ALL;
+    let mut lines = String::new();
+    for f in failures {
+        let Some((browser, scenario)) = f.split_once("::") else {
+            continue;
+        };
+        let Some(kind) = browsers.iter().find(|b| b.name() == browser) else {
+            continue;
+        };
+        let elsewhere: Vec<String> = browsers
+            .iter()
+            .filter(|b| *b != kind)
+            .filter(|b| failures.contains(&format!("{}::{scenario}", b.name())))
+            .map(|b| b.to_string())
+            .collect();
+        if elsewhere.is_empty() {
+            lines += &format!("\n  {scenario}: fails in {kind} only");
+        } else if browsers.first() == Some(kind) {
+            lines += &format!(
+                "\n  {scenario}: fails in {kind} and {}",
+                elsewhere.join(", ")
+            );
+        }
+    }
+    if lines.is_empty() {
+        lines
+    } else {
+        format!("\ne2e scenarios by browser:{lines}")
+    }
+}
+
+/// Chromium, its WebDriver and Firefox, as the browser tests need them.
 struct Browser {
     chromium: PathBuf,
     chromedriver: PathBuf,
+    firefox: PathBuf,
 }
 
 fn find_on_path(names: &[&str]) -> Option<PathBuf> {
@@ -285,44 +350,101 @@ fn find_on_path(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn locate_browser() -> Option<Browser> {
-    let chromium = e2e::browser::find_chromium().ok()?;
-    let chromedriver = env::var_os("CHROMEDRIVER")
+fn find_chromedriver() -> Option<PathBuf> {
+    env::var_os("CHROMEDRIVER")
         .map(PathBuf::from)
-        .or_else(|| find_on_path(&["chromedriver"]))?;
-    Some(Browser {
-        chromium,
-        chromedriver,
-    })
+        .or_else(|| find_on_path(&["chromedriver"]))
 }
 
-/// Finds Chromium and ChromeDriver; installs Debian's when running as root.
-fn ensure_browser() -> Result<Browser> {
-    if let Some(b) = locate_browser() {
-        return Ok(b);
+/// The Debian packages of the browsers that are missing.
+fn missing_browsers() -> Vec<&'static str> {
+    use e2e::browser::BrowserKind;
+    let mut missing = Vec::new();
+    if BrowserKind::Chromium.find().is_err() || find_chromedriver().is_none() {
+        missing.extend([BrowserKind::Chromium.package(), "chromium-driver"]);
     }
-    let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
-    let apt = find_on_path(&["apt-get"]).is_some();
-    if !(root && apt) {
-        return Err(
-            "the browser tests need Chromium and ChromeDriver, and they are missing: \
-                    install them (Debian/Ubuntu: `sudo apt-get install chromium chromium-driver`), \
-                    or point CHROMIUM and CHROMEDRIVER at them, then rerun"
-                .into(),
-        );
+    if BrowserKind::Firefox.find().is_err() {
+        missing.push(BrowserKind::Firefox.package());
     }
-    let mut update = Command::new("apt-get");
-    update.args(["update", "-qq"]);
-    run("apt-get update", update)?;
-    let mut install = Command::new("apt-get");
-    install
-        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    run("install chromium and chromium-driver", install)?;
-    locate_browser().ok_or_else(|| {
-        "apt-get installed chromium, but chromium or chromedriver is still not on PATH".into()
-    })
+    missing
 }
+
+/// Finds Chromium, ChromeDriver and Firefox; installs Debian's when running
+/// as root.
+fn ensure_browser() -> Result<Browser> {
+    let missing = missing_browsers();
+    if !missing.is_empty() {
+        let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+        let apt = find_on_path(&["apt-get"]).is_some();
+        let packages = missing.join(" ");
+        if !(root && apt) {
+            return Err(format!(
+                "the browser tests need Chromium, ChromeDriver and Firefox; missing: {packages}. \
+                 Install them (Debian/Ubuntu: `sudo apt-get install {packages}`), or point \
+                 CHROMIUM, CHROMEDRIVER and FIREFOX at them, then rerun"
+            ));
+        }
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-qq"]);
+        run("apt-get update", update)?;
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y", "-qq"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run(&format!("install {packages}"), install)?;
+    }
+    let located = (
+        e2e::browser::BrowserKind::Chromium.find(),
+        find_chromedriver(),
+        e2e::browser::BrowserKind::Firefox.find(),
+    );
+    match located {
+        (Ok(chromium), Some(chromedriver), Ok(firefox)) => Ok(Browser {
+            chromium,
+            chromedriver,
+            firefox,
+        }),
+        _ => Err(format!(
+            "apt-get ran, but {} is still not on PATH",
+            missing_browsers().join(", ")
+        )),
+    }
+}
+
+/// geckodriver, which the wasm-bindgen test runner needs to drive Firefox:
+/// `GECKODRIVER`, one on `PATH`, or the pinned version built from crates.io
+/// into `target/tools` (Debian does not package it).
+fn ensure_geckodriver() -> Result<PathBuf> {
+    if let Some(p) = env::var_os("GECKODRIVER")
+        .map(PathBuf::from)
+        .or_else(|| find_on_path(&["geckodriver"]))
+    {
+        return Ok(p);
+    }
+    let tools = e2e::bundle::target_dir().join("tools");
+    let bin = tools.join("bin").join("geckodriver");
+    if !bin.is_file() {
+        let mut install = cargo();
+        install.args([
+            "install",
+            "geckodriver",
+            "--version",
+            GECKODRIVER,
+            "--locked",
+            "--root",
+        ]);
+        install.arg(&tools);
+        run(
+            &format!("build geckodriver {GECKODRIVER} (crates.io)"),
+            install,
+        )?;
+    }
+    Ok(bin)
+}
+
+/// The geckodriver release the Firefox browser tests use.
+const GECKODRIVER: &str = "0.37.0";
 
 /// The npm Playwright driver that playwright-rs drives and binaryen's wasm-opt
 /// (`npm ci` in e2e/, pinned by its package-lock.json).
@@ -331,17 +453,36 @@ fn ensure_playwright_driver() -> Result {
     run("npm ci (Playwright driver and wasm-opt)", ci)
 }
 
-/// `cargo test` of bus-web for wasm32, run in headless Chromium by this very
-/// binary acting as wasm-bindgen-test-runner.
-fn web_tests(browser: &Browser) -> Result<Command> {
+/// The WebDriver server the wasm-bindgen test runner talks to.
+enum WebDriver {
+    Chrome,
+    Gecko(PathBuf),
+}
+
+/// `cargo test` of bus-web for wasm32, run in headless Chromium or Firefox
+/// by this very binary acting as wasm-bindgen-test-runner.
+fn web_tests(browser: &Browser, driver: WebDriver) -> Result<Command> {
     let dir = root().join("target").join("xtask");
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    // Flags that keep Chromium quiet on a machine with no outside network.
-    let webdriver = format!(
-        r#"{{"goog:chromeOptions":{{"binary":{:?},"args":["disable-gpu","disable-background-networking","disable-component-update","disable-sync","disable-quic","no-first-run"]}}}}"#,
-        browser.chromium.display().to_string()
-    );
-    let webdriver_json = dir.join("webdriver.json");
+    let (webdriver, name) = match &driver {
+        // Flags that keep Chromium quiet on a machine with no outside network.
+        WebDriver::Chrome => (
+            format!(
+                r#"{{"goog:chromeOptions":{{"binary":{:?},"args":["disable-gpu","disable-background-networking","disable-component-update","disable-sync","disable-quic","no-first-run"]}}}}"#,
+                browser.chromium.display().to_string()
+            ),
+            "chromium",
+        ),
+        // The runner adds -headless.
+        WebDriver::Gecko(_) => (
+            format!(
+                r#"{{"moz:firefoxOptions":{{"binary":{:?}}}}}"#,
+                browser.firefox.display().to_string()
+            ),
+            "firefox",
+        ),
+    };
+    let webdriver_json = dir.join(format!("webdriver-{name}.json"));
     std::fs::write(&webdriver_json, webdriver)
         .map_err(|e| format!("write {}: {e}", webdriver_json.display()))?;
     let me = env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
@@ -351,9 +492,15 @@ fn web_tests(browser: &Browser) -> Result<Command> {
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             format!("{} wasm-bindgen-test-runner", me.display()),
         )
-        .env("CHROMEDRIVER", &browser.chromedriver)
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+    // The runner takes the first driver variable it finds: set only this one.
+    match driver {
+        WebDriver::Chrome => cmd
+            .env("CHROMEDRIVER", &browser.chromedriver)
+            .env_remove("GECKODRIVER"),
+        WebDriver::Gecko(path) => cmd.env("GECKODRIVER", path).env_remove("CHROMEDRIVER"),
+    };
     Ok(cmd)
 }
 
