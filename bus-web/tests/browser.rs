@@ -182,7 +182,9 @@ fn frame_with(setup: impl FnOnce(&HtmlIFrameElement)) -> Frame {
 }
 
 fn guest_frame(name: &str) -> Frame {
-    frame_with(|f| f.set_srcdoc(&guest_html(name, "")))
+    // An absolute module URL: WebKit does not resolve a root-relative import
+    // against a srcdoc document's inherited base URL.
+    frame_with(|f| f.set_srcdoc(&guest_html(name, &origin())))
 }
 
 fn blob_guest_frame(name: &str) -> Frame {

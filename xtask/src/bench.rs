@@ -10,10 +10,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::{
-    Result, WASM_TARGET, cargo, ensure_browser, ensure_playwright_driver, ensure_toolchain, root,
-    run,
-};
+use crate::browsers::{ensure_browser, ensure_playwright_driver};
+use crate::{Result, WASM_TARGET, cargo, ensure_toolchain, root, run};
 
 const CONTENDERS: [&str; 5] = ["raw-window", "raw-port", "bus", "penpal", "comlink"];
 /// Rows of the size breakdown in the report.

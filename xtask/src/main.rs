@@ -8,11 +8,14 @@
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
 
 mod bench;
+mod browsers;
 mod size;
 
 use std::env;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
+
+use browsers::{WebDriver, ensure_browser, ensure_playwright_driver, web_tests};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
@@ -214,11 +217,20 @@ fn test() -> Result {
     totals.passed += web.passed;
     totals.failed += web.failed;
 
-    let geckodriver = ensure_geckodriver()?;
+    let geckodriver = browsers::ensure_geckodriver()?;
     let web = run_tests(
         "browser tests (bus-web, headless Firefox)",
         web_tests(&browser, WebDriver::Gecko(geckodriver))?,
     )?;
+    totals.passed += web.passed;
+    totals.failed += web.failed;
+
+    let display = browsers::Display::start()?;
+    let web = run_tests(
+        "browser tests (bus-web, WebKitGTK MiniBrowser on Xvfb)",
+        web_tests(&browser, WebDriver::WebKit(&display))?,
+    )?;
+    drop(display);
     totals.passed += web.passed;
     totals.failed += web.failed;
 
@@ -334,174 +346,6 @@ fn by_browser(failures: &[String]) -> String {
     } else {
         format!("\ne2e scenarios by browser:{lines}")
     }
-}
-
-/// Chromium, its WebDriver and Firefox, as the browser tests need them.
-struct Browser {
-    chromium: PathBuf,
-    chromedriver: PathBuf,
-    firefox: PathBuf,
-}
-
-fn find_on_path(names: &[&str]) -> Option<PathBuf> {
-    let path = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
-}
-
-fn find_chromedriver() -> Option<PathBuf> {
-    env::var_os("CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| find_on_path(&["chromedriver"]))
-}
-
-/// The Debian packages of the browsers that are missing.
-fn missing_browsers() -> Vec<&'static str> {
-    use e2e::browser::BrowserKind;
-    let mut missing = Vec::new();
-    if BrowserKind::Chromium.find().is_err() || find_chromedriver().is_none() {
-        missing.extend([BrowserKind::Chromium.package(), "chromium-driver"]);
-    }
-    if BrowserKind::Firefox.find().is_err() {
-        missing.push(BrowserKind::Firefox.package());
-    }
-    missing
-}
-
-/// Finds Chromium, ChromeDriver and Firefox; installs Debian's when running
-/// as root.
-fn ensure_browser() -> Result<Browser> {
-    let missing = missing_browsers();
-    if !missing.is_empty() {
-        let root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
-        let apt = find_on_path(&["apt-get"]).is_some();
-        let packages = missing.join(" ");
-        if !(root && apt) {
-            return Err(format!(
-                "the browser tests need Chromium, ChromeDriver and Firefox; missing: {packages}. \
-                 Install them (Debian/Ubuntu: `sudo apt-get install {packages}`), or point \
-                 CHROMIUM, CHROMEDRIVER and FIREFOX at them, then rerun"
-            ));
-        }
-        let mut update = Command::new("apt-get");
-        update.args(["update", "-qq"]);
-        run("apt-get update", update)?;
-        let mut install = Command::new("apt-get");
-        install
-            .args(["install", "-y", "-qq"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        run(&format!("install {packages}"), install)?;
-    }
-    let located = (
-        e2e::browser::BrowserKind::Chromium.find(),
-        find_chromedriver(),
-        e2e::browser::BrowserKind::Firefox.find(),
-    );
-    match located {
-        (Ok(chromium), Some(chromedriver), Ok(firefox)) => Ok(Browser {
-            chromium,
-            chromedriver,
-            firefox,
-        }),
-        _ => Err(format!(
-            "apt-get ran, but {} is still not on PATH",
-            missing_browsers().join(", ")
-        )),
-    }
-}
-
-/// geckodriver, which the wasm-bindgen test runner needs to drive Firefox:
-/// `GECKODRIVER`, one on `PATH`, or the pinned version built from crates.io
-/// into `target/tools` (Debian does not package it).
-fn ensure_geckodriver() -> Result<PathBuf> {
-    if let Some(p) = env::var_os("GECKODRIVER")
-        .map(PathBuf::from)
-        .or_else(|| find_on_path(&["geckodriver"]))
-    {
-        return Ok(p);
-    }
-    let tools = e2e::bundle::target_dir().join("tools");
-    let bin = tools.join("bin").join("geckodriver");
-    if !bin.is_file() {
-        let mut install = cargo();
-        install.args([
-            "install",
-            "geckodriver",
-            "--version",
-            GECKODRIVER,
-            "--locked",
-            "--root",
-        ]);
-        install.arg(&tools);
-        run(
-            &format!("build geckodriver {GECKODRIVER} (crates.io)"),
-            install,
-        )?;
-    }
-    Ok(bin)
-}
-
-/// The geckodriver release the Firefox browser tests use.
-const GECKODRIVER: &str = "0.37.0";
-
-/// The npm Playwright driver that playwright-rs drives and binaryen's wasm-opt
-/// (`npm ci` in e2e/, pinned by its package-lock.json).
-fn ensure_playwright_driver() -> Result {
-    let ci = e2e::npm::ci_command().map_err(|e| e.to_string())?;
-    run("npm ci (Playwright driver and wasm-opt)", ci)
-}
-
-/// The WebDriver server the wasm-bindgen test runner talks to.
-enum WebDriver {
-    Chrome,
-    Gecko(PathBuf),
-}
-
-/// `cargo test` of bus-web for wasm32, run in headless Chromium or Firefox
-/// by this very binary acting as wasm-bindgen-test-runner.
-fn web_tests(browser: &Browser, driver: WebDriver) -> Result<Command> {
-    let dir = root().join("target").join("xtask");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let (webdriver, name) = match &driver {
-        // Flags that keep Chromium quiet on a machine with no outside network.
-        WebDriver::Chrome => (
-            format!(
-                r#"{{"goog:chromeOptions":{{"binary":{:?},"args":["disable-gpu","disable-background-networking","disable-component-update","disable-sync","disable-quic","no-first-run"]}}}}"#,
-                browser.chromium.display().to_string()
-            ),
-            "chromium",
-        ),
-        // The runner adds -headless.
-        WebDriver::Gecko(_) => (
-            format!(
-                r#"{{"moz:firefoxOptions":{{"binary":{:?}}}}}"#,
-                browser.firefox.display().to_string()
-            ),
-            "firefox",
-        ),
-    };
-    let webdriver_json = dir.join(format!("webdriver-{name}.json"));
-    std::fs::write(&webdriver_json, webdriver)
-        .map_err(|e| format!("write {}: {e}", webdriver_json.display()))?;
-    let me = env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
-    let mut cmd = cargo();
-    cmd.args(["test", "-p", "bus-web", "--target", WASM_TARGET])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-            format!("{} wasm-bindgen-test-runner", me.display()),
-        )
-        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
-    // The runner takes the first driver variable it finds: set only this one.
-    match driver {
-        WebDriver::Chrome => cmd
-            .env("CHROMEDRIVER", &browser.chromedriver)
-            .env_remove("GECKODRIVER"),
-        WebDriver::Gecko(path) => cmd.env("GECKODRIVER", path).env_remove("CHROMEDRIVER"),
-    };
-    Ok(cmd)
 }
 
 fn wasm_test_runner(args: &[String]) -> Result {
