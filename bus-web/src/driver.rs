@@ -436,6 +436,8 @@ pub(crate) fn start(
         })
     });
     diagnostics::connection_created();
+    #[cfg(feature = "test-hook")]
+    crate::test_hook::track(&rc);
     let weak = Rc::downgrade(&rc);
     let receiver: page::Receiver = Rc::new(move |event: &MessageEvent| {
         if let Some(rc) = weak.upgrade() {

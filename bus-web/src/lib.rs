@@ -86,7 +86,8 @@ pub use options::Options;
 pub use origins::allowlist;
 
 // Imports run one way: connect → driver → {page, transport, handlers,
-// streams, frame} → diagnostics; connection and hub are the public face.
+// streams, frame, test_hook} → diagnostics; connection and hub are the
+// public face.
 #[cfg(target_arch = "wasm32")]
 mod connect;
 #[cfg(target_arch = "wasm32")]
@@ -105,6 +106,8 @@ mod hub;
 mod page;
 #[cfg(target_arch = "wasm32")]
 mod streams;
+#[cfg(all(target_arch = "wasm32", feature = "test-hook"))]
+pub mod test_hook;
 #[cfg(target_arch = "wasm32")]
 mod transport;
 

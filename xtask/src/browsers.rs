@@ -48,7 +48,7 @@ fn find_xvfb() -> Option<PathBuf> {
     find_tool("XVFB", &["Xvfb"])
 }
 
-/// The Debian packages of the browsers and drivers that are missing.
+/// The Debian packages of Chromium, ChromeDriver and Firefox that are missing.
 fn missing_packages() -> Vec<&'static str> {
     let mut missing = Vec::new();
     if BrowserKind::Chromium.find().is_err() || find_chromedriver().is_none() {
@@ -57,6 +57,12 @@ fn missing_packages() -> Vec<&'static str> {
     if BrowserKind::Firefox.find().is_err() {
         missing.push(BrowserKind::Firefox.package());
     }
+    missing
+}
+
+/// The Debian packages for WebKit that are missing.
+fn missing_webkit_packages() -> Vec<&'static str> {
+    let mut missing = Vec::new();
     if find_webkit_driver().is_none() {
         missing.push("webkit2gtk-driver");
     }
@@ -77,9 +83,9 @@ fn apt_install(packages: &[&str]) -> Result {
     let list = packages.join(" ");
     if !(root && apt) {
         return Err(format!(
-            "the browser tests need Chromium, ChromeDriver, Firefox, WebKitWebDriver and Xvfb; \
-             missing: {list}. Install them (Debian/Ubuntu: `sudo apt-get install {list}`), or \
-             point CHROMIUM, CHROMEDRIVER, FIREFOX, WEBKIT_WEBDRIVER and XVFB at them, then rerun"
+            "the browser tests need packages that are missing: {list}. Install them \
+             (Debian/Ubuntu: `sudo apt-get install {list}`), or point CHROMIUM, CHROMEDRIVER, \
+             FIREFOX (or WEBKIT_WEBDRIVER and XVFB) at them, then rerun"
         ));
     }
     let mut update = Command::new("apt-get");
@@ -93,8 +99,8 @@ fn apt_install(packages: &[&str]) -> Result {
     run(&format!("install {list}"), install)
 }
 
-/// Finds Chromium, ChromeDriver, Firefox, WebKitWebDriver and Xvfb;
-/// installs Debian's when running as root.
+/// Finds Chromium, ChromeDriver and Firefox; installs Debian's when running
+/// as root.
 pub(crate) fn ensure_browser() -> Result<Browser> {
     apt_install(&missing_packages())?;
     match (
@@ -110,6 +116,19 @@ pub(crate) fn ensure_browser() -> Result<Browser> {
         _ => Err(format!(
             "apt-get ran, but {} is still not on PATH",
             missing_packages().join(", ")
+        )),
+    }
+}
+
+/// Finds WebKitWebDriver (with MiniBrowser) and Xvfb; installs Debian's
+/// when running as root.
+pub(crate) fn ensure_webkit() -> Result {
+    apt_install(&missing_webkit_packages())?;
+    match missing_webkit_packages().as_slice() {
+        [] => Ok(()),
+        still => Err(format!(
+            "apt-get ran, but {} is still not on PATH",
+            still.join(", ")
         )),
     }
 }

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("webkit") => webkit(),
         Some("demo") => demo(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
@@ -55,6 +56,9 @@ commands:
                             Playwright driver), then fmt, clippy (native + wasm32), native tests
                             with the e2e suite in Chromium and Firefox, and the bus-web browser
                             tests in both
+  webkit                    bus-web's browser tests in WebKitGTK (WebKitWebDriver + MiniBrowser on
+                            Xvfb; installs webkit2gtk-driver and xvfb as root). Not in `test`: one
+                            test hangs WebKit about one run in four (see README, Browsers)
   demo [options]            build the demo apps and serve them on three origins until Ctrl-C:
                             host http://127.0.0.1:8080, widget http://localhost:8081,
                             rogue http://127.0.0.1:8082
@@ -225,21 +229,30 @@ fn test() -> Result {
     totals.passed += web.passed;
     totals.failed += web.failed;
 
-    let display = browsers::Display::start()?;
-    let web = run_tests(
-        "browser tests (bus-web, WebKitGTK MiniBrowser on Xvfb)",
-        web_tests(&browser, WebDriver::WebKit(&display))?,
-    )?;
-    drop(display);
-    totals.passed += web.passed;
-    totals.failed += web.failed;
-
     println!(
         "\nxtask test: all checks passed in {:.0}s",
         start.elapsed().as_secs_f64()
     );
     // The plain closing line CI reads: every test binary's results summed.
     println!("xtask: {} passed, {} failed", totals.passed, totals.failed);
+    Ok(())
+}
+
+/// `cargo xtask webkit`: bus-web's browser tests in WebKitGTK (Debian's
+/// WebKitWebDriver and MiniBrowser, on an Xvfb display). Not part of `test`
+/// yet: about one run in four, `impostor_frames_of_the_same_origin_are_stray_not_the_peers`
+/// leaves WebKit's web process spinning at 100% CPU and the runner times out.
+fn webkit() -> Result {
+    ensure_toolchain()?;
+    let browser = ensure_browser()?;
+    browsers::ensure_webkit()?;
+    let display = browsers::Display::start()?;
+    let web = run_tests(
+        "browser tests (bus-web, WebKitGTK MiniBrowser on Xvfb)",
+        web_tests(&browser, WebDriver::WebKit(&display))?,
+    )?;
+    drop(display);
+    println!("xtask: {} passed, {} failed", web.passed, web.failed);
     Ok(())
 }
 
