@@ -1,9 +1,9 @@
-//! Chromium and Firefox through playwright-rs: one browser per test
-//! binary, a fresh context per test, and on failure a screenshot and the
-//! console log saved under `target/e2e/<browser>/<test>/`.
+//! The demo suite: one [`bus_harness::Harness`] per browser and test binary,
+//! serving the demo built with its test hooks, plus the demo's own helpers
+//! ([`Demo`]).
 //!
 //! ```no_run
-//! use e2e::browser::{BrowserKind, suite};
+//! use e2e::browser::{BrowserKind, Demo, suite};
 //!
 //! #[test]
 //! fn host_connects() {
@@ -14,451 +14,54 @@
 //! }
 //! ```
 
-use std::fmt;
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
-
+pub use bus_harness::{BrowserKind, Harness, Test};
+use playwright_rs::Page;
 use playwright_rs::protocol::Frame;
-use playwright_rs::{Browser, BrowserContext, LaunchOptions, Locator, Page, Playwright};
-use tokio::runtime::Runtime;
 
 use crate::Error;
-use crate::serve::{Ports, Servers, serve};
+use crate::serve::{Mode, Ports};
 
-/// Flags that keep Chromium quiet and working as root on a machine with no
-/// outside network.
-pub const CHROMIUM_FLAGS: &[&str] = &[
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-    "--site-per-process",
-];
-
-/// The browsers the harness drives. Both are the system's own builds
-/// (Debian's `chromium` and `firefox-esr`): Playwright downloads nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BrowserKind {
-    /// Chromium, through the Chrome DevTools Protocol.
-    Chromium,
-    /// Firefox (ESR), through WebDriver BiDi (Playwright's `moz-firefox`
-    /// channel).
-    Firefox,
-}
-
-impl BrowserKind {
-    /// Both browsers, in the order the suite runs them.
-    pub const ALL: [BrowserKind; 2] = [BrowserKind::Chromium, BrowserKind::Firefox];
-
-    /// `"chromium"` or `"firefox"`: test names, artifact folders.
-    pub fn name(self) -> &'static str {
-        match self {
-            BrowserKind::Chromium => "chromium",
-            BrowserKind::Firefox => "firefox",
-        }
-    }
-
-    /// The environment variable that points at the browser's binary.
-    pub fn env_var(self) -> &'static str {
-        match self {
-            BrowserKind::Chromium => "CHROMIUM",
-            BrowserKind::Firefox => "FIREFOX",
-        }
-    }
-
-    /// The Debian package that provides the browser.
-    pub fn package(self) -> &'static str {
-        match self {
-            BrowserKind::Chromium => "chromium",
-            BrowserKind::Firefox => "firefox-esr",
-        }
-    }
-
-    fn binaries(self) -> &'static [&'static str] {
-        match self {
-            BrowserKind::Chromium => &["chromium", "chromium-browser", "google-chrome"],
-            BrowserKind::Firefox => &["firefox-esr", "firefox"],
-        }
-    }
-
-    /// The browser's path: its environment variable ([`Self::env_var`]), or
-    /// the first matching binary on `PATH`; otherwise an error with the
-    /// install command.
-    pub fn find(self) -> Result<PathBuf, Error> {
-        if let Some(p) = std::env::var_os(self.env_var()) {
-            return Ok(p.into());
-        }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .flat_map(|d| self.binaries().iter().map(move |n| d.join(n)))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                format!(
-                    "{self} is not installed: run `cargo xtask test` (it installs Debian's {pkg} as \
-                     root) or `sudo apt-get install {pkg}`, or point {var} at a {self} binary",
-                    pkg = self.package(),
-                    var = self.env_var(),
-                )
-                .into()
-            })
-    }
-}
-
-impl fmt::Display for BrowserKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BrowserKind::Chromium => "Chromium",
-            BrowserKind::Firefox => "Firefox",
-        })
-    }
-}
-
-/// Chromium's path (see [`BrowserKind::find`]).
-pub fn find_chromium() -> Result<PathBuf, Error> {
-    BrowserKind::Chromium.find()
-}
-
-/// Makes sure the npm Playwright driver is installed where playwright-rs
-/// looks, running `npm ci` in e2e/ (pinned by its lockfile) when it is not.
-/// Test binaries that start at the same time take turns (a file lock), so
-/// the install runs once.
-pub fn ensure_driver() -> Result<(), Error> {
-    let cli = std::env::var_os("PLAYWRIGHT_CLI_JS")
-        .map(PathBuf::from)
-        .ok_or(
-            "PLAYWRIGHT_CLI_JS is not set: run the tests through cargo in this workspace \
-         (.cargo/config.toml sets it), or set it to node_modules/playwright-core/cli.js",
-        )?;
-    crate::npm::ensure_installed(&cli, "the Playwright driver")
-}
-
-/// Starts the Playwright driver and launches `kind` headless (Chromium with
-/// [`CHROMIUM_FLAGS`]); says what to install when either is missing.
-pub async fn launch(kind: BrowserKind) -> Result<(Playwright, Browser), Error> {
-    let exe = kind.find()?;
-    ensure_driver()?;
-    let playwright = Playwright::launch()
-        .await
-        .map_err(|e| format!("cannot start the Playwright driver: {e}"))?;
-    let options = LaunchOptions::new()
-        .headless(true)
-        .executable_path(exe.display().to_string());
-    let (browser_type, options) = match kind {
-        BrowserKind::Chromium => (
-            playwright.chromium(),
-            options.args(CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect()),
-        ),
-        BrowserKind::Firefox => (playwright.firefox(), options.channel("moz-firefox".into())),
-    };
-    let browser = browser_type
-        .launch_with_options(options)
-        .await
-        .map_err(|e| format!("cannot launch {kind} ({}): {e}", exe.display()))?;
-    Ok((playwright, browser))
-}
-
-/// Launches Chromium (see [`launch`]).
-pub async fn launch_chromium() -> Result<(Playwright, Browser), Error> {
-    launch(BrowserKind::Chromium).await
-}
-
-/// Everything a test binary shares: the built demo, its servers, the browser.
-pub struct Suite {
-    kind: BrowserKind,
-    runtime: Runtime,
-    servers: Servers,
-    browser: Browser,
-    _playwright: Playwright,
-    artifacts: PathBuf,
-}
-
-impl std::fmt::Debug for Suite {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Suite")
-            .field("servers", &self.servers)
-            .finish_non_exhaustive()
-    }
-}
-
-static CHROMIUM: OnceLock<Result<Suite, String>> = OnceLock::new();
-static FIREFOX: OnceLock<Result<Suite, String>> = OnceLock::new();
-
-/// The shared suite of `kind`, started on first use: builds the demo
-/// (release), serves it on free ports, launches the browser. Panics with
-/// what to install or run when something is missing; it never skips.
-pub fn suite(kind: BrowserKind) -> &'static Suite {
-    let cell = match kind {
-        BrowserKind::Chromium => &CHROMIUM,
-        BrowserKind::Firefox => &FIREFOX,
-    };
-    match cell.get_or_init(|| Suite::start(kind).map_err(|e| e.to_string())) {
-        Ok(s) => s,
-        Err(e) => panic!("the e2e suite cannot start in {kind}: {e}"),
-    }
-}
-
-impl Suite {
-    fn start(kind: BrowserKind) -> Result<Suite, Error> {
-        // Fail on a missing browser or driver before the long demo build.
-        kind.find()?;
-        ensure_driver()?;
+/// The demo suite in `kind`, started on first use: builds the demo
+/// (release, with test hooks), serves it on free ports, launches the
+/// browser. Panics with what to install or run when something is missing.
+pub fn suite(kind: BrowserKind) -> &'static Harness {
+    bus_harness::shared(kind, || {
         let dist = crate::bundle::build_demo(true, true)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let (servers, playwright, browser) = runtime.block_on(async {
-            let mode = crate::serve::Mode {
-                test_hooks: true,
-                rogue_framing: false,
-            };
-            let servers = serve(&dist, Ports::ANY, mode).await?;
-            let (playwright, browser) = launch(kind).await?;
-            Ok::<_, Error>((servers, playwright, browser))
-        })?;
-        let artifacts = crate::bundle::target_dir().join("e2e").join(kind.name());
-        Ok(Suite {
-            kind,
-            runtime,
-            servers,
-            browser,
-            _playwright: playwright,
-            artifacts,
-        })
-    }
-
-    /// The browser this suite drives.
-    pub fn kind(&self) -> BrowserKind {
-        self.kind
-    }
-
-    /// The servers' origins.
-    pub fn servers(&self) -> &Servers {
-        &self.servers
-    }
-
-    /// Runs one test in a fresh browser context. On failure it saves a
-    /// screenshot of every page and the console log under
-    /// `target/e2e/<browser>/<name>/`, prints where, and panics with the
-    /// error, naming the browser.
-    pub fn run<F, Fut>(&'static self, name: &str, body: F)
-    where
-        F: FnOnce(Test) -> Fut,
-        Fut: Future<Output = Result<(), Error>>,
-    {
-        let outcome: Result<(), String> = self.runtime.block_on(async {
-            let context = self
-                .browser
-                .new_context()
-                .await
-                .map_err(|e| e.to_string())?;
-            let page = context.new_page().await.map_err(|e| e.to_string())?;
-            let console = Arc::new(Mutex::new(Vec::new()));
-            let test = Test {
-                suite: self,
-                context: context.clone(),
-                page: page.clone(),
-                console: console.clone(),
-            };
-            test.capture_console(&page, "page").await;
-            let result = body(test.clone()).await;
-            let outcome = match result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(format!(
-                    "{e}\n{}",
-                    self.save_artifacts(name, &context, &console).await
-                )),
-            };
-            let _ = context.close().await;
-            outcome
-        });
-        if let Err(e) = outcome {
-            panic!("{name} failed in {}: {e}", self.kind);
-        }
-    }
-
-    async fn save_artifacts(
-        &self,
-        name: &str,
-        context: &BrowserContext,
-        console: &Arc<Mutex<Vec<String>>>,
-    ) -> String {
-        let dir = self.artifacts.join(name);
-        if std::fs::create_dir_all(&dir).is_err() {
-            return format!("(could not create {})", dir.display());
-        }
-        for (i, page) in context.pages().iter().enumerate() {
-            let _ = page
-                .screenshot_to_file(&dir.join(format!("page-{i}.png")), None)
-                .await;
-        }
-        let log = console.lock().map(|l| l.join("\n")).unwrap_or_default();
-        let _ = std::fs::write(dir.join("console.log"), log);
-        format!("screenshots and console log saved in {}", dir.display())
-    }
+        let mode = Mode {
+            test_hooks: true,
+            rogue_framing: false,
+        };
+        crate::serve::origins(&dist, Ports::ANY, mode)
+    })
 }
 
-/// One test's browser context and helpers.
-#[derive(Clone)]
-pub struct Test {
-    suite: &'static Suite,
-    context: BrowserContext,
-    page: Page,
-    console: Arc<Mutex<Vec<String>>>,
-}
-
-impl std::fmt::Debug for Test {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Test").finish_non_exhaustive()
-    }
-}
-
-impl Test {
-    /// The test's first page.
-    pub fn page(&self) -> &Page {
-        &self.page
-    }
-
-    /// The test's browser context.
-    pub fn context(&self) -> &BrowserContext {
-        &self.context
-    }
-
-    /// `http://127.0.0.1:<port>/` plus `query` (e.g. `?child-path=no-bus.html`).
-    pub fn parent_url(&self, query: &str) -> String {
-        format!("{}/{query}", self.suite.servers.parent_origin)
-    }
-
+/// The demo's origins and frames, for a [`Test`].
+pub trait Demo {
+    /// The host page, `http://127.0.0.1:<port>/` plus `query` (e.g.
+    /// `?child-path=no-bus.html`).
+    fn parent_url(&self, query: &str) -> String;
     /// The widget's origin.
-    pub fn child_origin(&self) -> &str {
-        &self.suite.servers.child_origin
-    }
-
+    fn child_origin(&self) -> &'static str;
     /// The rogue's origin.
-    pub fn rogue_origin(&self) -> &str {
-        &self.suite.servers.rogue_origin
+    fn rogue_origin(&self) -> &'static str;
+    /// The widget's frame in `page`.
+    fn child_frame(&self, page: &Page) -> impl Future<Output = Result<Frame, Error>>;
+}
+
+impl Demo for Test {
+    fn parent_url(&self, query: &str) -> String {
+        self.url("parent", &format!("/{query}"))
     }
 
-    /// Records `page`'s console messages (prefixed with `label`) for the
-    /// failure report.
-    pub async fn capture_console(&self, page: &Page, label: &str) {
-        let sink = self.console.clone();
-        let label = label.to_owned();
-        let _ = page
-            .on_console(move |msg| {
-                let sink = sink.clone();
-                let line = format!("[{label}] {}", msg.text());
-                async move {
-                    if let Ok(mut l) = sink.lock() {
-                        l.push(line);
-                    }
-                    Ok(())
-                }
-            })
-            .await;
+    fn child_origin(&self) -> &'static str {
+        self.origin("child")
     }
 
-    /// Clicks `locator`, an element inside a cross-origin (out-of-process)
-    /// iframe. In Chromium that is a real click. Headless Firefox 153 ESR
-    /// driven over WebDriver BiDi does not route synthesized pointer input
-    /// into out-of-process iframes at all (the frame sees no event; with
-    /// Fission off it does), so there the element gets a `click` event
-    /// dispatched instead. Firefox keeps Fission on: the frames stay in
-    /// separate processes, as users have them.
-    pub async fn click_in_frame(&self, locator: &Locator) -> Result<(), Error> {
-        match self.suite.kind {
-            BrowserKind::Chromium => locator.click(None).await?,
-            BrowserKind::Firefox => locator.dispatch_event("click", None).await?,
-        }
-        Ok(())
+    fn rogue_origin(&self) -> &'static str {
+        self.origin("rogue")
     }
 
-    /// Opens `url` in the test's page.
-    pub async fn goto(&self, url: &str) -> Result<(), Error> {
-        self.page
-            .goto(url, None)
-            .await
-            .map_err(|e| format!("goto {url}: {e}"))?;
-        Ok(())
-    }
-
-    /// Waits until `locator`'s text contains `needle`.
-    pub async fn wait_text(
-        &self,
-        locator: &Locator,
-        needle: &str,
-        timeout_ms: u64,
-    ) -> Result<(), Error> {
-        let text = self
-            .wait_for(locator, timeout_ms, |t| t.contains(needle))
-            .await?;
-        if text.contains(needle) {
-            Ok(())
-        } else {
-            Err(format!("waited {timeout_ms} ms for {needle:?}; the text is {text:?}").into())
-        }
-    }
-
-    /// Polls `locator`'s text until `done` holds or the time is up; returns
-    /// the last text either way.
-    pub async fn wait_for(
-        &self,
-        locator: &Locator,
-        timeout_ms: u64,
-        done: impl Fn(&str) -> bool,
-    ) -> Result<String, Error> {
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
-        loop {
-            let text = locator
-                .text_content()
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            if done(&text) || Instant::now() >= deadline {
-                return Ok(text);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Evaluates `expression` (which may return a promise) in the page.
-    pub async fn eval<T: serde::de::DeserializeOwned>(
-        &self,
-        page: &Page,
-        expression: &str,
-    ) -> Result<T, Error> {
-        page.evaluate::<(), T>(expression, None)
-            .await
-            .map_err(|e| format!("evaluate {expression}: {e}").into())
-    }
-
-    /// Clicks `trigger` and returns the popup it opens, with its console
-    /// captured for the failure report.
-    pub async fn popup_from(&self, page: &Page, trigger: &Locator) -> Result<Page, Error> {
-        let waiter = page.expect_popup(Some(15_000.0)).await?;
-        trigger.click(None).await?;
-        let popup = waiter
-            .wait()
-            .await
-            .map_err(|e| format!("no popup opened: {e}"))?;
-        self.capture_console(&popup, "popup").await;
-        Ok(popup)
-    }
-
-    /// The widget's frame in `page` (cross-origin), found by origin.
-    pub async fn child_frame(&self, page: &Page) -> Result<Frame, Error> {
-        let main = page.main_frame().await?;
-        let origin = self.child_origin().to_owned();
-        main.child_frames()
-            .into_iter()
-            .find(|f| f.url().starts_with(&origin))
-            .ok_or_else(|| format!("no frame of {origin} in the page").into())
+    fn child_frame(&self, page: &Page) -> impl Future<Output = Result<Frame, Error>> {
+        self.frame_of(page, "child")
     }
 }

@@ -18,9 +18,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// Cargo's target directory.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
+    bus_harness::wasm::target_dir().unwrap_or_else(|_| workspace_root().join("target"))
 }
 
 /// Builds every app and writes `<dist>/<app>/app.js` and `app_bg.wasm`:
@@ -30,7 +28,7 @@ pub fn target_dir() -> PathBuf {
 /// (`test_hooks`; the demo people see has none). Processes that build at
 /// the same time take turns.
 pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
-    let _turn = crate::lock::exclusive("demo-build")?;
+    let _turn = bus_harness::lock::exclusive("wasm-build")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
@@ -73,51 +71,4 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
     Ok(dist)
 }
 
-/// Generates the ES-module JS glue for `input` into `out` as
-/// `<name>.js` and `<name>_bg.wasm`.
-pub fn bindgen(input: &Path, out: &Path, name: &str) -> Result<(), Error> {
-    std::fs::create_dir_all(out).map_err(|e| format!("create {}: {e}", out.display()))?;
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(input)
-        .web(true)?
-        // Lets `init()` find <name>_bg.wasm next to the JS without arguments.
-        .omit_default_module_path(false)
-        .out_name(name)
-        .generate(out)
-        .map_err(|e| format!("wasm-bindgen on {}: {e}", input.display()))?;
-    Ok(())
-}
-
-/// binaryen's wasm-opt, from the npm package pinned in `e2e/package-lock.json`
-/// (Debian's binaryen is too old for current rustc output). Runs `npm ci` in
-/// e2e/ when it is missing.
-fn wasm_opt_script() -> Result<PathBuf, Error> {
-    let e2e = workspace_root().join("e2e");
-    let script = e2e.join("node_modules/binaryen/bin/wasm-opt");
-    crate::npm::ensure_installed(&script, "binaryen's wasm-opt")?;
-    Ok(script)
-}
-
-/// Optimises `wasm` for size in place with wasm-opt `-Oz`.
-pub fn wasm_opt(wasm: &Path) -> Result<(), Error> {
-    let script = wasm_opt_script()?;
-    let status = Command::new("node")
-        .arg(&script)
-        .arg(wasm)
-        .args(["-o"])
-        .arg(wasm)
-        .args([
-            "-Oz",
-            "--enable-bulk-memory",
-            "--enable-nontrapping-float-to-int",
-            "--enable-reference-types",
-            "--enable-sign-ext",
-            "--enable-mutable-globals",
-        ])
-        .status()
-        .map_err(|e| format!("could not run node for wasm-opt: {e}; install Node.js"))?;
-    if !status.success() {
-        return Err(format!("wasm-opt failed on {} ({status})", wasm.display()).into());
-    }
-    Ok(())
-}
+pub use bus_harness::wasm::{bindgen, wasm_opt};

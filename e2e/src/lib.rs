@@ -1,14 +1,12 @@
-//! A harness for host/widget pairs on separate origins: build the wasm apps
-//! ([`bundle`]), then serve a host, a widget and a rogue page on three
-//! origins ([`serve`]), and drive Chromium through them ([`browser`]).
-//! `cargo xtask demo` uses the first two; the e2e suite uses all three.
+//! The demo's end-to-end suite on [`bus_harness`]: build the two demo apps
+//! ([`bundle`]), serve host, widget and rogue on three origins ([`serve`]),
+//! and run the scenarios in Chromium and Firefox ([`browser`]). Also the
+//! browser half of `cargo xtask bench` ([`bench`]). `cargo xtask demo` uses
+//! the first two.
 
 pub mod bench;
 pub mod browser;
 pub mod bundle;
-pub mod lock;
-pub mod npm;
 pub mod serve;
 
-/// Errors of the harness, with a message that says what to do.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub use bus_harness::Error;

@@ -1,22 +1,19 @@
-//! Serves the demo on three origins with axum: the host (parent) on
-//! `127.0.0.1`, the widget (child) on `localhost` — a different *site*, so
-//! Chromium gives it a real out-of-process, cross-origin iframe — and a rogue
-//! page on a third origin. The origins each page allows are written into the
-//! page when it is served (`<meta name="bus-allow">`), not compiled in, so
-//! tests can serve on free ports.
+//! Serves the demo on three origins (with [`bus_harness::Origins`]): the
+//! host (`parent`) on `127.0.0.1`, the widget (`child`) on `localhost` — a
+//! different *site*, so browsers give it a real out-of-process, cross-origin
+//! iframe — and a `rogue` page on a third origin. The origins each page
+//! allows are written into the page when it is served
+//! (`<meta name="bus-allow">`), not compiled in, so tests can serve on free
+//! ports.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::header;
 use axum::response::Html;
 use axum::routing::get;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use bus_harness::{Origins, Serve, Served, Site};
 use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::Error;
 
@@ -59,31 +56,6 @@ pub struct Mode {
     pub rogue_framing: bool,
 }
 
-/// The running servers. Dropping them stops them.
-#[derive(Debug)]
-pub struct Servers {
-    /// `http://127.0.0.1:<port>`
-    pub parent_origin: String,
-    /// `http://localhost:<port>`
-    pub child_origin: String,
-    /// `http://127.0.0.1:<port>`
-    pub rogue_origin: String,
-    stop: Vec<oneshot::Sender<()>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Servers {
-    /// Stops every server and waits for them to finish.
-    pub async fn stop(mut self) {
-        for s in self.stop.drain(..) {
-            let _ = s.send(());
-        }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
-    }
-}
-
 const CSS: &str = include_str!("demo.css");
 
 fn index(title: &str, metas: &[(&str, &str)], test_hooks: bool) -> String {
@@ -116,16 +88,6 @@ await init({{ module_or_path: "/app_bg.wasm" }});
     )
 }
 
-fn header_layer(
-    name: &'static str,
-    value: &str,
-) -> Result<SetResponseHeaderLayer<HeaderValue>, Error> {
-    Ok(SetResponseHeaderLayer::overriding(
-        HeaderName::from_static(name),
-        HeaderValue::from_str(value)?,
-    ))
-}
-
 /// Answers `/favicon.ico` so browsers log no 404 into the demo's console.
 fn with_favicon(router: Router) -> Router {
     router.route(
@@ -144,20 +106,9 @@ fn app(dist: &Path, page: String) -> Router {
         .fallback_service(ServeDir::new(dist))
 }
 
-async fn bind(port: u16) -> Result<(TcpListener, u16), Error> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on 127.0.0.1:{port}: {e}; is another demo running? pick other ports"
-            )
-        })?;
-    let port = listener.local_addr()?.port();
-    Ok((listener, port))
-}
-
-/// Serves the apps built into `dist` (see [`crate::bundle::build_demo`]).
-pub async fn serve(dist: &Path, ports: Ports, mode: Mode) -> Result<Servers, Error> {
+/// The demo's three origins, named `parent`, `child` and `rogue`, serving
+/// the apps built into `dist` (see [`crate::bundle::build_demo`]).
+pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> {
     for app in crate::bundle::APPS {
         let glue = dist.join(app).join("app.js");
         if !glue.is_file() {
@@ -168,89 +119,76 @@ pub async fn serve(dist: &Path, ports: Ports, mode: Mode) -> Result<Servers, Err
             .into());
         }
     }
-    let (parent_l, parent_port) = bind(ports.parent).await?;
-    let (child_l, child_port) = bind(ports.child).await?;
-    let (rogue_l, rogue_port) = bind(ports.rogue).await?;
-    let parent_origin = format!("http://127.0.0.1:{parent_port}");
-    let child_origin = format!("http://localhost:{child_port}");
-    let rogue_origin = format!("http://127.0.0.1:{rogue_port}");
-
-    let child_url = format!("{child_origin}/");
-    let parent = app(
-        &dist.join("demo-parent"),
-        index(
-            "Acme Outdoor — host",
-            &[("bus-allow", &child_origin), ("bus-child-url", &child_url)],
-            mode.test_hooks,
-        ),
-    )
+    let parent_dist = dist.join("demo-parent");
+    let parent = Serve::router_with(move |o| {
+        let child_url = format!("{}/", &o["child"]);
+        app(
+            &parent_dist,
+            index(
+                "Acme Outdoor — host",
+                &[("bus-allow", &o["child"]), ("bus-child-url", &child_url)],
+                mode.test_hooks,
+            ),
+        )
+    })
+    .site(Site::Loopback)
+    .port(ports.parent)
     // Nobody frames the shop: no clickjacking of its buttons.
-    .layer(header_layer(
-        "content-security-policy",
-        "frame-ancestors 'self'",
-    )?)
-    .layer(header_layer("x-frame-options", "SAMEORIGIN")?)
+    .header("content-security-policy", "frame-ancestors 'self'")
+    .header("x-frame-options", "SAMEORIGIN")
     // Keeps `window.opener` for the popups it opens.
-    .layer(header_layer(
-        "cross-origin-opener-policy",
-        "same-origin-allow-popups",
-    )?);
+    .header("cross-origin-opener-policy", "same-origin-allow-popups");
 
+    let child_dist = dist.join("demo-child");
+    let child = Serve::router_with(move |o| {
+        app(
+            &child_dist,
+            index(
+                "PayWidget — checkout",
+                &[("bus-allow", &o["parent"])],
+                mode.test_hooks,
+            ),
+        )
+        // A page of the widget's origin that never starts the bus.
+        .route("/no-bus.html", get(|| async { Html(NO_BUS) }))
+    })
+    .site(Site::Localhost)
+    .port(ports.child)
     // Like a real widget, it names who may embed it: its host only, unless
     // the demo is asked to show the rogue framing it.
-    let ancestors = if mode.rogue_framing {
-        format!("frame-ancestors {parent_origin} {rogue_origin}")
-    } else {
-        format!("frame-ancestors {parent_origin}")
-    };
-    let child = app(
-        &dist.join("demo-child"),
-        index(
-            "PayWidget — checkout",
-            &[("bus-allow", &parent_origin)],
-            mode.test_hooks,
-        ),
-    )
-    // A page of the widget's origin that never starts the bus.
-    .route("/no-bus.html", get(|| async { Html(NO_BUS) }))
-    .layer(header_layer("content-security-policy", &ancestors)?);
+    .header_with("content-security-policy", move |o| {
+        if mode.rogue_framing {
+            format!("frame-ancestors {} {}", &o["parent"], &o["rogue"])
+        } else {
+            format!("frame-ancestors {}", &o["parent"])
+        }
+    });
 
-    let rogue_page = ROGUE
-        .replace("{CHILD_URL}", &child_url)
-        .replace("{PARENT_URL}", &format!("{parent_origin}/"))
-        .replace(
-            "{FRAMING}",
-            if mode.rogue_framing { "true" } else { "false" },
-        );
-    let rogue = with_favicon(Router::new())
-        .route("/", get(move || async move { Html(rogue_page) }))
-        .route("/flood", get(|| async { Html(ROGUE_FLOOD) }))
-        .route("/knock", get(|| async { Html(ROGUE_KNOCK) }));
-
-    let mut stop = Vec::new();
-    let mut tasks = Vec::new();
-    for (listener, router) in [(parent_l, parent), (child_l, child), (rogue_l, rogue)] {
-        let (tx, rx) = oneshot::channel::<()>();
-        stop.push(tx);
-        tasks.push(tokio::spawn(async move {
-            let shutdown = async {
-                let _ = rx.await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                eprintln!("demo server stopped: {e}");
-            }
-        }));
-    }
-    Ok(Servers {
-        parent_origin,
-        child_origin,
-        rogue_origin,
-        stop,
-        tasks,
+    let rogue = Serve::router_with(move |o| {
+        let rogue_page = ROGUE
+            .replace("{CHILD_URL}", &format!("{}/", &o["child"]))
+            .replace("{PARENT_URL}", &format!("{}/", &o["parent"]))
+            .replace(
+                "{FRAMING}",
+                if mode.rogue_framing { "true" } else { "false" },
+            );
+        with_favicon(Router::new())
+            .route("/", get(move || async move { Html(rogue_page) }))
+            .route("/flood", get(|| async { Html(ROGUE_FLOOD) }))
+            .route("/knock", get(|| async { Html(ROGUE_KNOCK) }))
     })
+    .site(Site::Loopback)
+    .port(ports.rogue);
+
+    Ok(Origins::new()
+        .add("parent", parent)
+        .add("child", child)
+        .add("rogue", rogue))
+}
+
+/// Serves the demo (see [`origins`]). Call it inside a tokio runtime.
+pub async fn serve(dist: &Path, ports: Ports, mode: Mode) -> Result<Served, Error> {
+    origins(dist, ports, mode)?.serve().await
 }
 
 /// Serves until Ctrl-C, printing the URLs. For `cargo xtask demo`.
@@ -261,9 +199,9 @@ pub fn serve_until_ctrl_c(dist: PathBuf, ports: Ports, mode: Mode) -> Result<(),
     runtime.block_on(async move {
         let servers = serve(&dist, ports, mode).await?;
         println!("\nThe demo is up:");
-        println!("  host (parent)   {}/", servers.parent_origin);
-        println!("  widget (child)  {}/", servers.child_origin);
-        println!("  rogue           {}/", servers.rogue_origin);
+        println!("  host (parent)   {}/", servers.origin("parent"));
+        println!("  widget (child)  {}/", servers.origin("child"));
+        println!("  rogue           {}/", servers.origin("rogue"));
         println!("\nOpen the host page; press Ctrl-C to stop.");
         tokio::signal::ctrl_c().await?;
         println!("\nstopping…");

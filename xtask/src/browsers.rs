@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use e2e::browser::BrowserKind;
+use bus_harness::BrowserKind;
 
 use crate::{Result, WASM_TARGET, cargo, output, root, run};
 
@@ -159,7 +159,7 @@ pub(crate) fn ensure_geckodriver() -> Result<PathBuf> {
 /// The npm Playwright driver that playwright-rs drives and binaryen's wasm-opt
 /// (`npm ci` in e2e/, pinned by its package-lock.json).
 pub(crate) fn ensure_playwright_driver() -> Result {
-    let ci = e2e::npm::ci_command().map_err(|e| e.to_string())?;
+    let ci = bus_harness::npm::ci_command().map_err(|e| e.to_string())?;
     run("npm ci (Playwright driver and wasm-opt)", ci)
 }
 

@@ -330,7 +330,7 @@ fn run_tests(step: &str, mut cmd: Command) -> Result<Totals> {
 /// Which e2e scenarios failed in which browser, from test names such as
 /// `chromium::x` and `firefox::x`; says when one fails in one browser only.
 fn by_browser(failures: &[String]) -> String {
-    let browsers = e2e::browser::BrowserKind::ALL;
+    let browsers = bus_harness::BrowserKind::ALL;
     let mut lines = String::new();
     for f in failures {
         let Some((browser, scenario)) = f.split_once("::") else {

@@ -5,7 +5,7 @@
 //! browser (`super::BROWSER`): `tests/chromium.rs`, `tests/firefox.rs`.
 
 use e2e::Error;
-use e2e::browser::{Suite, Test};
+use e2e::browser::{Demo, Harness, Test};
 use playwright_rs::{Locator, Page};
 use serde::Deserialize;
 
@@ -55,7 +55,7 @@ const CAPTURE_PORT: &str = "
   };";
 
 /// This binary's suite, in its browser.
-fn suite() -> &'static Suite {
+fn suite() -> &'static Harness {
     e2e::browser::suite(super::BROWSER)
 }
 
