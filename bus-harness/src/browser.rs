@@ -210,7 +210,9 @@ impl Harness {
             let (playwright, browser) = launch(kind).await?;
             Ok::<_, Error>((served, playwright, browser))
         })?;
-        let artifacts = crate::wasm::target_dir()?.join("harness").join(kind.name());
+        let artifacts = crate::target::target_dir()?
+            .join("harness")
+            .join(kind.name());
         Ok(Harness {
             kind,
             runtime,

@@ -55,10 +55,12 @@ pub mod hook;
 pub mod lock;
 pub mod npm;
 pub mod origins;
+pub mod target;
 pub mod wasm;
 
 pub use browser::{BrowserKind, CHROMIUM_FLAGS, Harness, Test, launch, shared};
 pub use origins::{Names, Origins, Serve, Served, Site, wasm_page};
+pub use target::target_dir;
 pub use wasm::WasmApp;
 
 /// Errors of the harness, with a message that says what to do.

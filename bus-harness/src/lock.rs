@@ -7,7 +7,7 @@ use crate::Error;
 
 /// Holds an exclusive lock on `target/<name>.lock` until dropped.
 pub fn exclusive(name: &str) -> Result<File, Error> {
-    let dir = crate::wasm::target_dir()?;
+    let dir = crate::target::target_dir()?;
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));
     let file = OpenOptions::new()

@@ -18,7 +18,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// Cargo's target directory.
 pub fn target_dir() -> PathBuf {
-    bus_harness::wasm::target_dir().unwrap_or_else(|_| workspace_root().join("target"))
+    bus_harness::target_dir().unwrap_or_else(|_| workspace_root().join("target"))
 }
 
 /// Builds every app and writes `<dist>/<app>/app.js` and `app_bg.wasm`:
