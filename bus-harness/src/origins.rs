@@ -16,7 +16,7 @@
 //! let served = Origins::new()
 //!     .add("host", Serve::dir("target/harness/host").header("content-security-policy", "frame-ancestors 'self'"))
 //!     .add("widget", Serve::dir("target/harness/widget")
-//!         .header_with("content-security-policy", |o| format!("frame-ancestors {}", o["host"])))
+//!         .header_with("content-security-policy", |o| format!("frame-ancestors {}", &o["host"])))
 //!     .serve()
 //!     .await?;
 //! println!("{}", served.url("host", "/"));
