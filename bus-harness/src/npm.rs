@@ -1,6 +1,7 @@
 //! The Node tools the harness uses, pinned by an npm lockfile: the
-//! Playwright driver playwright-rs talks to (`playwright-core` 1.64.0), and
-//! binaryen's wasm-opt (`binaryen` 132.0.0). This workspace's pins are
+//! Playwright driver playwright-rs talks to (`playwright-core` 1.64.0),
+//! binaryen's wasm-opt (`binaryen` 132.0.0) and esbuild (`esbuild` 0.28.2),
+//! which minifies the wasm-bindgen glue. This workspace's pins are
 //! `bus-harness/package.json` and its lockfile.
 //!
 //! The npm project is found from `PLAYWRIGHT_CLI_JS`, which playwright-rs
@@ -96,6 +97,13 @@ pub fn ensure_installed(file: &Path, what: &str) -> Result<(), Error> {
 /// Makes sure the Playwright driver is installed.
 pub fn ensure_driver() -> Result<(), Error> {
     ensure_installed(&driver_cli()?, "the Playwright driver")
+}
+
+/// esbuild's native binary (run it directly), installed if missing.
+pub fn esbuild() -> Result<PathBuf, Error> {
+    let bin = project_dir()?.join("node_modules/esbuild/bin/esbuild");
+    ensure_installed(&bin, "esbuild (npm `esbuild` 0.28.2)")?;
+    Ok(bin)
 }
 
 /// binaryen's wasm-opt script (run it with node), installed if missing.

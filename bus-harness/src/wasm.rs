@@ -2,7 +2,8 @@
 //! wasm32-unknown-unknown`, then the JS glue with the wasm-bindgen library
 //! this crate pins (`wasm-bindgen-cli-support =0.2.130`; your app must use
 //! `wasm-bindgen =0.2.130` too, or the glue generator refuses the module),
-//! then, if asked, binaryen's wasm-opt `-Oz`. No trunk, no CLI, no download.
+//! then, if asked, binaryen's wasm-opt `-Oz` and esbuild's minifier on the
+//! glue. No trunk, no CLI, no download.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), bus_harness::Error> {
@@ -64,7 +65,8 @@ impl WasmApp {
         self
     }
 
-    /// Runs wasm-opt `-Oz` on the result (npm `binaryen`, see [`crate::npm`]).
+    /// Optimises the result for size ([`optimize`]: wasm-opt `-Oz` and a
+    /// minified glue).
     pub fn optimize(mut self, yes: bool) -> WasmApp {
         self.optimize = yes;
         self
@@ -138,7 +140,7 @@ impl WasmApp {
             .unwrap_or_else(|| target.join("harness").join(&self.package));
         bindgen(&wasm, &out, &self.out_name)?;
         if self.optimize {
-            wasm_opt(&out.join(format!("{}_bg.wasm", self.out_name)))?;
+            optimize(&out, &self.out_name)?;
         }
         Ok(out)
     }
@@ -159,7 +161,35 @@ pub fn bindgen(input: &Path, out: &Path, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Optimises `wasm` for size in place with wasm-opt `-Oz`.
+/// Optimises the glue `<dir>/<name>.js` and `<dir>/<name>_bg.wasm` for
+/// size, in place: [`wasm_opt`] and [`minify_js`]. What `WasmApp::optimize`
+/// does, and how a size-optimised build should be served.
+pub fn optimize(dir: &Path, name: &str) -> Result<(), Error> {
+    wasm_opt(&dir.join(format!("{name}_bg.wasm")))?;
+    minify_js(&dir.join(format!("{name}.js")))
+}
+
+/// Minifies an ES module in place with esbuild (npm `esbuild` 0.28.2, see
+/// [`crate::npm`]); its imports and exports keep their names.
+pub fn minify_js(js: &Path) -> Result<(), Error> {
+    let esbuild = crate::npm::esbuild()?;
+    let tmp = js.with_extension("min.js");
+    let status = Command::new(&esbuild)
+        .arg(js)
+        .args(["--minify", "--format=esm", "--log-level=warning"])
+        .arg(format!("--outfile={}", tmp.display()))
+        .status()
+        .map_err(|e| format!("could not run {}: {e}", esbuild.display()))?;
+    if !status.success() {
+        return Err(format!("esbuild failed on {} ({status})", js.display()).into());
+    }
+    std::fs::rename(&tmp, js)
+        .map_err(|e| format!("move {} to {}: {e}", tmp.display(), js.display()))?;
+    Ok(())
+}
+
+/// Optimises `wasm` for size in place with wasm-opt `-Oz` (to a fixed
+/// point), dropping the name, producers and target-features sections.
 pub fn wasm_opt(wasm: &Path) -> Result<(), Error> {
     let script = crate::npm::wasm_opt_script()?;
     let status = Command::new("node")
@@ -169,6 +199,10 @@ pub fn wasm_opt(wasm: &Path) -> Result<(), Error> {
         .arg(wasm)
         .args([
             "-Oz",
+            "--converge",
+            "--strip-debug",
+            "--strip-producers",
+            "--strip-target-features",
             "--enable-bulk-memory",
             "--enable-nontrapping-float-to-int",
             "--enable-reference-types",

@@ -23,7 +23,7 @@ pub fn target_dir() -> PathBuf {
 
 /// Builds every app and writes `<dist>/<app>/app.js` and `app_bg.wasm`:
 /// with `release`, size-optimised (the `wasm-size` profile: opt-level z,
-/// LTO; then wasm-opt `-Oz`), else a debug build. Returns `<dist>`: `target/demo`, or
+/// LTO; then wasm-opt `-Oz` and the glue minified), else a debug build. Returns `<dist>`: `target/demo`, or
 /// `target/demo-test-hooks` with the e2e suite's hooks compiled in
 /// (`test_hooks`; the demo people see has none). Processes that build at
 /// the same time take turns.
@@ -65,10 +65,10 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
         std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
         bindgen(&input, &out, "app")?;
         if release {
-            wasm_opt(&out.join("app_bg.wasm"))?;
+            bus_harness::wasm::optimize(&out, "app")?;
         }
     }
     Ok(dist)
 }
 
-pub use bus_harness::wasm::{bindgen, wasm_opt};
+pub use bus_harness::wasm::bindgen;

@@ -130,7 +130,7 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
             std::fs::write(&named, &bytes)
                 .map_err(|e| format!("write {}: {e}", named.display()))?;
         }
-        e2e::bundle::wasm_opt(&wasm).map_err(|e| e.to_string())?;
+        bus_harness::wasm::optimize(&glue, name).map_err(|e| e.to_string())?;
         let n = crate::bench::gz_len(&[wasm, glue.join(format!("{name}.js"))])?;
         gz.insert(name.to_owned(), n);
     }
