@@ -20,10 +20,14 @@
 //! }
 //! ```
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use playwright_rs::protocol::Frame;
@@ -238,10 +242,10 @@ impl Harness {
         self.runtime.block_on(future)
     }
 
-    /// Runs one test in a fresh browser context. On failure it saves a
-    /// screenshot of every page and the console log under
-    /// `target/e2e/<browser>/<name>/`, prints where, and panics with the
-    /// error, naming the browser.
+    /// Runs one test in a fresh browser context. When `body` fails — returns
+    /// an error or panics (an `assert!`) — it saves a screenshot of every
+    /// page and the console log under `target/harness/<browser>/<name>/`,
+    /// and panics with the error, naming the browser and that folder.
     pub fn run<F, Fut>(&'static self, name: &str, body: F)
     where
         F: FnOnce(Test) -> Fut,
@@ -262,11 +266,16 @@ impl Harness {
                 console: console.clone(),
             };
             test.capture_console(&page, "page").await;
-            let result = body(test.clone()).await;
+            let result = CatchPanic(Box::pin(body(test.clone()))).await;
             let outcome = match result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(format!(
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!(
                     "{e}\n{}",
+                    self.save_artifacts(name, &context, &console).await
+                )),
+                Err(panic) => Err(format!(
+                    "{}\n{}",
+                    panic_message(&*panic),
                     self.save_artifacts(name, &context, &console).await
                 )),
             };
@@ -297,6 +306,32 @@ impl Harness {
         let _ = std::fs::write(dir.join("console.log"), log);
         format!("screenshots and console log saved in {}", dir.display())
     }
+}
+
+/// Polls a test body, turning a panic in it into an `Err` so the failure
+/// report is still written.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".to_owned());
+    format!("panicked: {text}")
 }
 
 /// One test's browser context and helpers.
@@ -478,5 +513,30 @@ impl Test {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_test_body_becomes_an_error_with_its_message() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(CatchPanic(Box::pin(async {
+            tokio::task::yield_now().await;
+            assert_eq!(2 + 2, 5, "arithmetic");
+        })));
+        let panic = outcome.expect_err("the panic is caught");
+        assert!(
+            panic_message(&*panic).contains("arithmetic"),
+            "{}",
+            panic_message(&*panic)
+        );
+        let fine = runtime.block_on(CatchPanic(Box::pin(async { 7 })));
+        assert_eq!(fine.ok(), Some(7));
     }
 }

@@ -25,11 +25,12 @@
 //! - A served call whose caller gives up (cancel, timeout, session end) has
 //!   its handler dropped ([`Cancellation`]).
 //! - Rejected frames are counted and streamed ([`Connection::rejections`]),
-//!   never logged. Browser tests can read every connection's state and
-//!   counters through the opt-in `test-hook` feature (`test_hook`; test
-//!   builds only), which `bus-harness` reads. The console hears from the bus only when the browser
+//!   never logged. The console hears from the bus only when the browser
 //!   refuses something it needs (a listener, a timer, a post) or an event
 //!   payload does not decode.
+//! - Browser tests can read every connection's state and counters through
+//!   the opt-in `test-hook` feature (`test_hook`; test builds only), which
+//!   `bus-harness` reads.
 //!
 //! ## Host: embed a widget
 //!

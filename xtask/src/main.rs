@@ -2,7 +2,9 @@
 //! `.cargo/config.toml`).
 //!
 //! - `cargo xtask test`: installs what the checks need (the wasm target,
-//!   rustfmt, clippy), then runs fmt, clippy (native and wasm32) and every test.
+//!   rustfmt, clippy, the browsers and their drivers), then runs fmt, clippy
+//!   (native and wasm32) and every test, in Chromium and Firefox.
+//! - `cargo xtask webkit`: bus-web's browser tests in WebKitGTK.
 //! - `cargo xtask demo`: builds the demo apps and serves them on three origins.
 //! - `cargo xtask bench`: browser and native benchmarks plus a size report.
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
@@ -14,10 +16,10 @@ mod size;
 use std::env;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
-
-use browsers::{WebDriver, ensure_browser, ensure_playwright_driver, web_tests};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
+
+use browsers::{WebDriver, ensure_browser, ensure_playwright_driver, web_tests};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
