@@ -247,7 +247,8 @@ fn test() -> Result {
 /// `cargo xtask webkit`: bus-web's browser tests in WebKitGTK (Debian's
 /// WebKitWebDriver and MiniBrowser, on an Xvfb display). Not part of `test`
 /// yet: about one run in four, `impostor_frames_of_the_same_origin_are_stray_not_the_peers`
-/// leaves WebKit's web process spinning at 100% CPU and the runner times out.
+/// leaves WebKit's web process spinning at 100% CPU and the runner times out
+/// (it takes the test's `blob:` URL iframes; see README, Browsers).
 fn webkit() -> Result {
     ensure_toolchain()?;
     let browser = ensure_browser()?;
