@@ -15,7 +15,7 @@ mod exports {
     use std::cell::RefCell;
     use std::time::Duration;
 
-    use bus_web::{Connection, Method, Options};
+    use bus_web::{Bytes, Connection, Method, Options};
     use serde::{Deserialize, Serialize};
     use wasm_bindgen::prelude::*;
     use web_sys::HtmlIFrameElement;
@@ -30,7 +30,8 @@ mod exports {
 
     const SMALL: Method<Small, Small> = Method::new("bench.small");
     const TEXT: Method<String, String> = Method::new("bench.text");
-    const BYTES: Method<Vec<u8>, Vec<u8>> = Method::new("bench.bytes");
+    /// Bytes travel as [`Bytes`]: one block, not a sequence of `u8`s.
+    const BYTES: Method<Bytes, Bytes> = Method::new("bench.bytes");
 
     thread_local! {
         static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
@@ -56,7 +57,7 @@ mod exports {
         let c = bus_web::connect_parent(options(&allow)?).map_err(err)?;
         c.serve(SMALL, |s: Small| async move { Ok(s) });
         c.serve(TEXT, |s: String| async move { Ok(s) });
-        c.serve(BYTES, |b: Vec<u8>| async move { Ok(b) });
+        c.serve(BYTES, |b: Bytes| async move { Ok(b) });
         CONN.with(|slot| *slot.borrow_mut() = Some(c));
         Ok(())
     }
@@ -88,6 +89,7 @@ mod exports {
     /// One bytes round trip (the bytes cross into wasm and back).
     #[wasm_bindgen]
     pub async fn bus_bytes(data: Vec<u8>) -> Result<Vec<u8>, JsValue> {
-        conn()?.call(&BYTES, &data).await.map_err(err)
+        let back = conn()?.call(&BYTES, &Bytes(data)).await.map_err(err)?;
+        Ok(back.into_vec())
     }
 }

@@ -29,6 +29,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod bytes;
 pub mod codec;
 pub mod engine;
 pub mod entropy;
@@ -41,6 +42,7 @@ pub mod typed;
 pub mod vec_map;
 pub mod version;
 
+pub use bytes::Bytes;
 pub use codec::CodecError;
 pub use engine::{
     CallId, Channel, Config, ConfigError, Delivery, Engine, FrameSource, Heartbeat, Limits,

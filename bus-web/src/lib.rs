@@ -64,7 +64,7 @@ mod options;
 mod origins;
 
 pub use bus_core::{
-    Allowlist, CallError, CloseReason, Heartbeat, Limits, Method, OriginError, RejectReason,
+    Allowlist, Bytes, CallError, CloseReason, Heartbeat, Limits, Method, OriginError, RejectReason,
     Rejection, RemoteError, SessionEnd, State, Stats, Topic, Versions,
 };
 /// An [`Allowlist`] of literal entries, checked when it compiles with every
