@@ -11,7 +11,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::browsers::{ensure_browser, ensure_playwright_driver};
-use crate::{Result, WASM_TARGET, cargo, ensure_toolchain, root, run};
+use crate::{Result, cargo, ensure_toolchain, root, run};
 
 const CONTENDERS: [&str; 5] = ["raw-window", "raw-port", "bus", "penpal", "comlink"];
 /// Rows of the size breakdown in the report.
@@ -64,29 +64,19 @@ pub fn bench(args: &[String]) -> Result {
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
     run("npm ci (penpal, comlink)", ci)?;
 
-    let target = e2e::bundle::target_dir();
+    let target = bus_harness::target_dir().map_err(|e| e.to_string())?;
     let out = target.join("bench");
     let www = out.join("www");
     let _ = std::fs::remove_dir_all(&www);
 
     // The bench app, optimised for speed.
-    let mut build = cargo();
-    build.args([
-        "build",
-        "--release",
-        "--target",
-        WASM_TARGET,
-        "-p",
-        "bench-app",
-        "--bin",
-        "bench-app",
-    ]);
-    run("build the bench app (release)", build)?;
-    let wasm = target
-        .join(WASM_TARGET)
-        .join("release")
-        .join("bench-app.wasm");
-    e2e::bundle::bindgen(&wasm, &www.join("wasm"), "bench-app").map_err(|e| e.to_string())?;
+    println!("\n==> build the bench app (release)");
+    bus_harness::WasmApp::new("bench-app")
+        .bin("bench-app")
+        .profile("release")
+        .out_dir(www.join("wasm"))
+        .build()
+        .map_err(|e| e.to_string())?;
     for f in [
         "bench.html",
         "bench.js",

@@ -140,7 +140,9 @@ pub(crate) fn ensure_geckodriver() -> Result<PathBuf> {
     if let Some(p) = find_tool("GECKODRIVER", &["geckodriver"]) {
         return Ok(p);
     }
-    let tools = e2e::bundle::target_dir().join("tools");
+    let tools = bus_harness::target_dir()
+        .map_err(|e| e.to_string())?
+        .join("tools");
     let bin = tools.join("bin").join("geckodriver");
     if !bin.is_file() {
         let mut install = cargo();

@@ -98,27 +98,18 @@ pub struct Sizes {
 /// Builds the size probes (opt-level z, LTO, wasm-bindgen, wasm-opt) and
 /// the demo apps exactly as `cargo xtask demo` serves them, and measures them.
 pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
-    use crate::{WASM_TARGET, cargo, run};
-    // (`--bin` would filter every package, so probes and apps build apart.)
-    let mut probes = cargo();
-    probes.args(["build", "--profile", "wasm-size", "--target", WASM_TARGET]);
-    probes.args([
-        "-p",
-        "bench-app",
-        "--bin",
-        "size-baseline",
-        "--bin",
-        "size-bus",
-    ]);
-    run("build the size probes (opt-level z, LTO)", probes)?;
-    let size_dir = e2e::bundle::target_dir()
-        .join(WASM_TARGET)
-        .join("wasm-size");
+    println!("\n==> build the size probes (opt-level z, LTO)");
     let mut gz = std::collections::BTreeMap::new();
     let mut breakdown = Vec::new();
     for name in ["size-baseline", "size-bus"] {
         let glue = out.join("size").join(name);
-        e2e::bundle::bindgen(&size_dir.join(format!("{name}.wasm")), &glue, name)
+        // Optimised below, after the breakdown reads the unoptimised wasm.
+        bus_harness::WasmApp::new("bench-app")
+            .bin(name)
+            .profile("wasm-size")
+            .out_name(name)
+            .out_dir(&glue)
+            .build()
             .map_err(|e| e.to_string())?;
         let wasm = glue.join(format!("{name}_bg.wasm"));
         if name == "size-bus" {
@@ -146,7 +137,9 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
 /// `cargo xtask size`: the size report alone, printed.
 pub fn size(_args: &[String]) -> Result<(), String> {
     crate::ensure_toolchain()?;
-    let out = e2e::bundle::target_dir().join("bench");
+    let out = bus_harness::target_dir()
+        .map_err(|e| e.to_string())?
+        .join("bench");
     let sizes = build_and_measure(&out)?;
     for (name, bytes) in &sizes.gz {
         println!("{name:>16}: {bytes:>8} B gzipped");
