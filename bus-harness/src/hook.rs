@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn f(t: bus_harness::Test) -> Result<(), bus_harness::Error> {
-//! let conns = bus_harness::hook::in_page(t.page()).await?;
+//! let conns = bus_harness::hook::read(t.page()).await?;
 //! assert_eq!(conns[0].state_kind, "connected");
 //! assert_eq!(conns[0].rejected_by("disallowed-origin"), 0);
 //! # Ok(()) }
@@ -71,50 +71,42 @@ fn parse(value: serde_json::Value) -> Result<Option<Vec<BusConnection>>, Error> 
     }
 }
 
-/// The connections of the page's own document.
-pub async fn in_page(page: &Page) -> Result<Vec<BusConnection>, Error> {
-    parse(page.evaluate::<(), serde_json::Value>(READ, None).await?)?.ok_or_else(|| NO_HOOK.into())
+/// A document whose hook can be read: a [`Page`] (its top document) or a
+/// [`Frame`] (see [`crate::Test::frame_of`]).
+pub trait Document {
+    /// The hook's connections, or `None` when the document has none (yet).
+    fn read_hook(&self) -> impl Future<Output = Result<Option<Vec<BusConnection>>, Error>>;
 }
 
-/// The connections of a frame's document (see [`crate::Test::frame_of`]).
-pub async fn in_frame(frame: &Frame) -> Result<Vec<BusConnection>, Error> {
-    parse(frame.evaluate::<()>(READ, None).await?)?.ok_or_else(|| NO_HOOK.into())
+impl Document for Page {
+    async fn read_hook(&self) -> Result<Option<Vec<BusConnection>>, Error> {
+        parse(self.evaluate::<(), serde_json::Value>(READ, None).await?)
+    }
 }
 
-/// Polls the page's connections every 50 ms until `done` holds for them,
-/// for up to `timeout_ms`; returns them, or an error showing the last ones.
-/// A page whose app has not started its bus yet has none.
-pub async fn wait_in_page(
-    page: &Page,
+impl Document for Frame {
+    async fn read_hook(&self) -> Result<Option<Vec<BusConnection>>, Error> {
+        parse(self.evaluate::<()>(READ, None).await?)
+    }
+}
+
+/// The connections of `doc`, a page or a frame.
+pub async fn read(doc: &impl Document) -> Result<Vec<BusConnection>, Error> {
+    doc.read_hook().await?.ok_or_else(|| NO_HOOK.into())
+}
+
+/// Polls the connections of `doc` (a page or a frame) every 50 ms until
+/// `done` holds for them, for up to `timeout_ms`; returns them, or an error
+/// showing the last ones. A document whose app has not started its bus yet
+/// has none.
+pub async fn wait(
+    doc: &impl Document,
     timeout_ms: u64,
     done: impl Fn(&[BusConnection]) -> bool,
-) -> Result<Vec<BusConnection>, Error> {
-    poll(timeout_ms, done, || async {
-        parse(page.evaluate::<(), serde_json::Value>(READ, None).await?)
-    })
-    .await
-}
-
-/// [`wait_in_page`] for a frame's document.
-pub async fn wait_in_frame(
-    frame: &Frame,
-    timeout_ms: u64,
-    done: impl Fn(&[BusConnection]) -> bool,
-) -> Result<Vec<BusConnection>, Error> {
-    poll(timeout_ms, done, || async {
-        parse(frame.evaluate::<()>(READ, None).await?)
-    })
-    .await
-}
-
-async fn poll<F: Future<Output = Result<Option<Vec<BusConnection>>, Error>>>(
-    timeout_ms: u64,
-    done: impl Fn(&[BusConnection]) -> bool,
-    read: impl Fn() -> F,
 ) -> Result<Vec<BusConnection>, Error> {
     let deadline = Instant::now() + Duration::from_millis(timeout_ms);
     loop {
-        let conns = read().await?;
+        let conns = doc.read_hook().await?;
         if let Some(conns) = conns.as_deref()
             && done(conns)
         {

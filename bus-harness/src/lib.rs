@@ -43,7 +43,7 @@
 //!     harness(BrowserKind::Firefox).run("widget_connects", |t| async move {
 //!         t.goto(&t.url("host", "/")).await?;
 //!         let frame = t.frame_of(t.page(), "widget").await?;
-//!         let conns = bus_harness::hook::in_frame(&frame).await?;
+//!         let conns = bus_harness::hook::read(&frame).await?;
 //!         assert_eq!(conns[0].state_kind, "connected");
 //!         Ok(())
 //!     });

@@ -319,16 +319,7 @@ impl Drop for Served {
 /// become `<meta name=… content=…>` tags the app can read (for example its
 /// allowlist, written by the server rather than compiled in).
 pub fn wasm_page(title: &str, module: &str, metas: &[(&str, &str)]) -> String {
-    let metas: String = metas
-        .iter()
-        .map(|(name, content)| {
-            format!(
-                "<meta name=\"{}\" content=\"{}\">\n",
-                escape(name),
-                escape(content)
-            )
-        })
-        .collect();
+    let metas = meta_tags(metas);
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -346,6 +337,20 @@ window.app = init({{ module_or_path: "/{module}_bg.wasm" }}).then(() => app);
 "#,
         title = escape(title),
     )
+}
+
+/// `<meta name=… content=…>` lines, one per pair, escaped for HTML.
+pub fn meta_tags(metas: &[(&str, &str)]) -> String {
+    metas
+        .iter()
+        .map(|(name, content)| {
+            format!(
+                "<meta name=\"{}\" content=\"{}\">\n",
+                escape(name),
+                escape(content)
+            )
+        })
+        .collect()
 }
 
 fn escape(s: &str) -> String {

@@ -64,10 +64,7 @@ fn index(title: &str, metas: &[(&str, &str)], test_hooks: bool) -> String {
     } else {
         ""
     };
-    let metas: String = metas
-        .iter()
-        .map(|(name, content)| format!("<meta name=\"{name}\" content=\"{content}\">\n"))
-        .collect();
+    let metas = bus_harness::origins::meta_tags(metas);
     format!(
         r#"<!doctype html>
 <html lang="en">

@@ -25,7 +25,7 @@ fn embed_call_refuse(kind: BrowserKind) {
         let go = format!("widget.src = '{}/'", t.origin("impostor"));
         t.eval::<String>(t.page(), &go).await?;
         let refused = |c: &[hook::BusConnection]| c[0].rejected_by("disallowed-origin") > 0;
-        let conns = hook::wait_in_page(t.page(), 5_000, refused).await?;
+        let conns = hook::wait(t.page(), 5_000, refused).await?;
         assert_ne!(conns[0].state_kind, "connected", "talks to the impostor");
         Ok(())
     });
