@@ -573,14 +573,20 @@ async fn one_mebibyte_payload_round_trips() {
     assert_eq!(conn.call(&BLOB, &data).await, Ok(data));
 }
 
+/// A host connected to `frame`'s guest once the guest's own start-up
+/// traffic has passed (it calls the host and reports as soon as it
+/// connects), so frames can be counted from here.
+async fn settled_host(frame: &Frame) -> Connection {
+    let conn = connected_host(frame).await;
+    let reports = collect(&conn, REPORT);
+    assert!(eventually(2000, || !reports.borrow().is_empty()).await);
+    conn
+}
+
 #[wasm_bindgen_test]
 async fn calls_made_in_one_turn_leave_in_one_coalesced_frame() {
     let frame = guest_frame("alpha");
-    let conn = connected_host(&frame).await;
-    // The guest calls the host and reports as soon as it connects: let that
-    // traffic pass before counting frames.
-    let reports = collect(&conn, REPORT);
-    assert!(eventually(2000, || !reports.borrow().is_empty()).await);
+    let conn = settled_host(&frame).await;
     let before = conn.traffic();
     let texts: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
     let calls: Vec<_> = texts
@@ -609,9 +615,7 @@ async fn calls_kept_in_flight_keep_travelling_in_batches() {
     // does: answers arrive a few at a time, and the calls they start must
     // still leave together, not one frame each.
     let frame = guest_frame("alpha");
-    let conn = connected_host(&frame).await;
-    let reports = collect(&conn, REPORT);
-    assert!(eventually(2000, || !reports.borrow().is_empty()).await);
+    let conn = settled_host(&frame).await;
     let before = conn.traffic();
     let total = 1000;
     let started = Rc::new(std::cell::Cell::new(0u32));

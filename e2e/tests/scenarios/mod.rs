@@ -71,12 +71,18 @@ fn ensure(ok: bool, what: impl Into<String>) -> Result<(), Error> {
     if ok { Ok(()) } else { Err(what.into().into()) }
 }
 
+/// Waits until the host's bus status shows `host` and the widget's shows
+/// `widget`.
+async fn statuses(t: &Test, host: &str, widget_text: &str, timeout_ms: u64) -> Result<(), Error> {
+    t.wait_text(&status(t.page()), host, timeout_ms).await?;
+    t.wait_text(&widget(t.page(), "bus-status"), widget_text, timeout_ms)
+        .await
+}
+
 /// Opens the host page (with `query`) and waits until host and widget are connected.
 async fn connected_host(t: &Test, query: &str) -> Result<(), Error> {
     t.goto(&t.parent_url(query)).await?;
-    t.wait_text(&status(t.page()), "connected", 20_000).await?;
-    t.wait_text(&widget(t.page(), "bus-status"), "connected", 20_000)
-        .await
+    statuses(t, "connected", "connected", 20_000).await
 }
 
 async fn app_call(
@@ -187,18 +193,8 @@ fn iframe_handshake_reaches_connected_on_both_sides() {
         "iframe_handshake_reaches_connected_on_both_sides",
         |t| async move {
             connected_host(&t, "").await?;
-            t.wait_text(
-                &status(t.page()),
-                &format!("connected to {}", t.child_origin()),
-                1_000,
-            )
-            .await?;
-            t.wait_text(
-                &widget(t.page(), "bus-status"),
-                "connected to http://127.0.0.1",
-                1_000,
-            )
-            .await
+            let host = format!("connected to {}", t.child_origin());
+            statuses(&t, &host, "connected to http://127.0.0.1", 1_000).await
         },
     );
 }
@@ -407,14 +403,9 @@ fn version_mismatch_is_a_clear_error_on_both_sides() {
         "version_mismatch_is_a_clear_error_on_both_sides",
         |t| async move {
             t.goto(&t.parent_url("?child-path=%3Fversions%3D2")).await?;
-            t.wait_text(
-                &status(t.page()),
+            statuses(
+                &t,
                 "version mismatch: this side supports v1, the peer supports v2",
-                15_000,
-            )
-            .await?;
-            t.wait_text(
-                &widget(t.page(), "bus-status"),
                 "version mismatch: this side supports v2, the peer supports v1",
                 15_000,
             )
