@@ -101,23 +101,32 @@ impl BrowserKind {
     /// the first matching binary on `PATH`; otherwise an error with the
     /// install command.
     pub fn find(self) -> Result<PathBuf, Error> {
-        if let Some(p) = std::env::var_os(self.env_var()) {
-            return Ok(p.into());
-        }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path)
-            .flat_map(|d| self.binaries().iter().map(move |n| d.join(n)))
-            .find(|p| p.is_file())
-            .ok_or_else(|| {
-                format!(
-                    "{self} is not installed: run `cargo xtask test` (it installs Debian's {pkg} as \
+        find_tool(self.env_var(), self.binaries()).ok_or_else(|| {
+            format!(
+                "{self} is not installed: run `cargo xtask test` (it installs Debian's {pkg} as \
                      root) or `sudo apt-get install {pkg}`, or point {var} at a {self} binary",
-                    pkg = self.package(),
-                    var = self.env_var(),
-                )
-                .into()
-            })
+                pkg = self.package(),
+                var = self.env_var(),
+            )
+            .into()
+        })
     }
+}
+
+/// A tool's path: the environment variable `var` if set, else the first of
+/// `names` found on `PATH`.
+pub fn find_tool(var: &str, names: &[&str]) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| find_on_path(names))
+}
+
+/// The first of `names` found on `PATH`.
+pub fn find_on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
 }
 
 impl fmt::Display for BrowserKind {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use bus_harness::BrowserKind;
+use bus_harness::browser::{find_on_path, find_tool};
 
 use crate::{Result, WASM_TARGET, cargo, output, root, run};
 
@@ -20,20 +21,6 @@ pub(crate) struct Browser {
     pub(crate) chromium: PathBuf,
     pub(crate) chromedriver: PathBuf,
     pub(crate) firefox: PathBuf,
-}
-
-fn find_on_path(names: &[&str]) -> Option<PathBuf> {
-    let path = env::var_os("PATH")?;
-    env::split_paths(&path)
-        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
-        .find(|p| p.is_file())
-}
-
-/// The variable `var` if set, else the first of `names` on `PATH`.
-fn find_tool(var: &str, names: &[&str]) -> Option<PathBuf> {
-    env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| find_on_path(names))
 }
 
 fn find_chromedriver() -> Option<PathBuf> {
