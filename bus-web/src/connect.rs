@@ -1,69 +1,15 @@
-//! The four ways to connect.
+//! The ways to connect.
 
-use std::fmt;
-
-use bus_core::{ConfigError, Engine, Entropy, EntropyError, OriginError, Role};
+use bus_core::{Engine, Entropy, EntropyError, Role};
 use js_sys::Object;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Crypto, DomStringList, HtmlIFrameElement, Window};
 
 use crate::Options;
+use crate::connect_error::ConnectError;
 use crate::connection::Connection;
 use crate::driver::start;
 use crate::transport::PeerKind;
-
-/// Why a connection could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// The options were refused (empty allowlist, peer origin not allowed, …).
-    Config(ConfigError),
-    /// A URL could not be turned into an origin.
-    Url(OriginError),
-    /// `connect_parent` outside an iframe.
-    NotInIframe,
-    /// `connect_opener` in a window nobody opened (or opened with `noopener`).
-    NoOpener,
-    /// The iframe is not in a document, so it has no window yet.
-    FrameNotAttached,
-    /// The browser refused to open the popup (popup blocker, or `noopener`).
-    PopupBlocked,
-    /// Not running in a browser window.
-    NoWindow,
-    /// `crypto.getRandomValues` is unavailable.
-    NoCrypto,
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectError::Config(e) => e.fmt(f),
-            ConnectError::Url(e) => e.fmt(f),
-            ConnectError::NotInIframe => {
-                f.write_str("connect_parent: this page is not inside an iframe; use connect_opener in a popup")
-            }
-            ConnectError::NoOpener => f.write_str(
-                "connect_opener: this window has no opener (opened with noopener, or not a popup)",
-            ),
-            ConnectError::FrameNotAttached => {
-                f.write_str("connect_iframe: the iframe has no window; append it to the document first")
-            }
-            ConnectError::PopupBlocked => f.write_str(
-                "open_popup: the browser did not open the window; call it from a user gesture (a click)",
-            ),
-            ConnectError::NoWindow => f.write_str("not running in a browser window"),
-            ConnectError::NoCrypto => f.write_str("crypto.getRandomValues is not available"),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {}
-
-impl From<ConfigError> for ConnectError {
-    fn from(e: ConfigError) -> ConnectError {
-        ConnectError::Config(e)
-    }
-}
 
 /// The browser's `crypto.getRandomValues`.
 struct BrowserEntropy(Crypto);
@@ -176,13 +122,7 @@ pub fn connect_parent(options: Options) -> Result<Connection, ConnectError> {
     .and_then(|list| list.item(0))
     .filter(|o| options.allowlist().allows(o));
     let engine = engine(&window, &options, Role::Guest, ancestor)?;
-    Ok(connection(start(
-        engine,
-        window,
-        parent,
-        PeerKind::Window,
-        options.liveness(),
-    )))
+    Ok(connect_window(engine, window, parent, &options))
 }
 
 /// Connects from inside a popup to the window that opened it.
@@ -209,13 +149,7 @@ pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
         .and_then(|r| crate::origins::origin_of(&r, &r).ok())
         .filter(|o| options.allowlist().allows(o));
     let engine = engine(&window, &options, Role::Guest, referrer)?;
-    Ok(connection(start(
-        engine,
-        window,
-        opener,
-        PeerKind::Window,
-        options.liveness(),
-    )))
+    Ok(connect_window(engine, window, opener, &options))
 }
 
 /// Opens `url` in a popup and connects to it. Call it from a user gesture,
@@ -229,6 +163,7 @@ pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
 /// ```
 pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connection, ConnectError> {
     let window = this_window()?;
+    // Refuse before opening a window the bus could not talk to.
     let origin = origin_of(&window, url)?;
     let engine = engine(&window, &options, Role::Host, Some(origin))?;
     let popup = window
@@ -236,11 +171,35 @@ pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connect
         .ok()
         .flatten()
         .ok_or(ConnectError::PopupBlocked)?;
-    Ok(connection(start(
+    Ok(connect_window(engine, window, popup, &options))
+}
+
+/// Connects to a popup this page has already opened at `url` (with
+/// `window.open`, without `noopener`), for apps that open windows
+/// themselves — and keep the handle, for example to close the popup with
+/// the component that opened it. The peer's origin comes from `url`.
+///
+/// ```ignore
+/// let popup = window.open_with_url_and_target_and_features(url, "_blank", "popup")?.unwrap();
+/// let conn = bus_web::connect_popup(&popup, url, Options::new(allow))?;
+/// ```
+pub fn connect_popup(
+    popup: &Window,
+    url: &str,
+    options: Options,
+) -> Result<Connection, ConnectError> {
+    let window = this_window()?;
+    let origin = origin_of(&window, url)?;
+    let engine = engine(&window, &options, Role::Host, Some(origin))?;
+    Ok(connect_window(engine, window, popup.clone(), &options))
+}
+
+fn connect_window(engine: Engine, window: Window, peer: Window, options: &Options) -> Connection {
+    connection(start(
         engine,
         window,
-        popup,
+        peer,
         PeerKind::Window,
         options.liveness(),
-    )))
+    ))
 }

@@ -15,8 +15,9 @@ use futures_channel::oneshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::cancellation::Cancellation;
 use crate::driver::{Inner, drive, schedule_drive};
-use crate::handlers::{Cancellation, Handler};
+use crate::handlers::Handler;
 use crate::streams::{Feed, Stream};
 use crate::transport::Traffic;
 

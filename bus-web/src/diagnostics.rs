@@ -9,6 +9,7 @@ use crate::streams::{Feed, Stream};
 
 thread_local! {
     static LISTENERS: Cell<usize> = const { Cell::new(0) };
+    static TIMERS: Cell<usize> = const { Cell::new(0) };
     static CONNECTIONS: Cell<usize> = const { Cell::new(0) };
     static HANDLERS: Cell<usize> = const { Cell::new(0) };
     static STRAY: Cell<Stray> = const { Cell::new(Stray { bus_frames: 0, foreign: 0 }) };
@@ -46,10 +47,16 @@ pub struct Stray {
     pub foreign: u64,
 }
 
-/// Event listeners, `onmessage` handlers, timeouts and intervals this
-/// crate has installed and not yet removed.
+/// Event listeners and `onmessage` handlers this crate has installed and
+/// not yet removed.
 pub fn live_listeners() -> usize {
     LISTENERS.with(Cell::get)
+}
+
+/// Timeouts and intervals this crate has armed and not yet cleared (or
+/// seen fire).
+pub fn live_timers() -> usize {
+    TIMERS.with(Cell::get)
 }
 
 /// Connections not yet dropped.
@@ -112,6 +119,14 @@ pub(crate) fn listener_added() {
 
 pub(crate) fn listener_removed() {
     bump(&LISTENERS, false);
+}
+
+pub(crate) fn timer_added() {
+    bump(&TIMERS, true);
+}
+
+pub(crate) fn timer_removed() {
+    bump(&TIMERS, false);
 }
 
 pub(crate) fn connection_created() {

@@ -107,7 +107,7 @@ impl Inner {
                 delay,
             ) {
             Ok(handle) => {
-                diagnostics::listener_added();
+                diagnostics::timer_added();
                 self.timer = Some((handle, due));
             }
             Err(e) => diagnostics::console_error("bus: could not set a timeout:", &e),
@@ -117,7 +117,7 @@ impl Inner {
     fn clear_timer(&mut self) {
         if let Some((handle, _)) = self.timer.take() {
             self.this_window.clear_timeout_with_handle(handle);
-            diagnostics::listener_removed();
+            diagnostics::timer_removed();
         }
     }
 
@@ -130,7 +130,7 @@ impl Inner {
                 ms,
             ) {
             Ok(handle) => {
-                diagnostics::listener_added();
+                diagnostics::timer_added();
                 self.liveness = Some(handle);
             }
             Err(e) => diagnostics::console_error("bus: could not watch the peer window:", &e),
@@ -149,7 +149,7 @@ impl Inner {
         self.clear_timer();
         if let Some(handle) = self.liveness.take() {
             self.this_window.clear_interval_with_handle(handle);
-            diagnostics::listener_removed();
+            diagnostics::timer_removed();
         }
         self.handlers.cancel_all();
         self.states.close();
@@ -394,7 +394,7 @@ pub(crate) fn start(
         let timer_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             with_live(&w, |inner| {
                 if inner.timer.take().is_some() {
-                    diagnostics::listener_removed();
+                    diagnostics::timer_removed();
                 }
                 let now = inner.now();
                 inner.engine.handle_timeout(now);

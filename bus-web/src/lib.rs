@@ -56,10 +56,13 @@
 //! }
 //! ```
 //!
-//! See [`connect_iframe`], [`connect_parent`], [`connect_opener`] and
-//! [`open_popup`] for each way to connect.
+//! See [`connect_iframe`], [`connect_parent`], [`connect_opener`],
+//! [`open_popup`] and [`connect_popup`] for each way to connect. For
+//! Leptos apps, `bus-leptos` wraps them in hooks.
 #![warn(missing_docs)]
 
+mod cancellation;
+mod connect_error;
 mod options;
 mod origins;
 
@@ -85,12 +88,15 @@ pub use bus_core::{
 /// let allow = bus_web::allowlist!["https://*.s3.amazonaws.com"];
 /// ```
 pub use bus_macros::allowlist;
+pub use cancellation::{Cancellation, Cancelled, OnDrop};
+pub use connect_error::ConnectError;
 pub use options::Options;
 pub use origins::allowlist;
 
 // Imports run one way: connect → driver → {page, transport, handlers,
-// streams, frame, test_hook} → diagnostics; connection and hub are the
-// public face.
+// streams, frame, test_hook} → diagnostics, and handlers → cancellation;
+// connection and hub are the public face. cancellation, connect_error and
+// options compile natively too (for servers rendering apps under SSR).
 #[cfg(target_arch = "wasm32")]
 mod connect;
 #[cfg(target_arch = "wasm32")]
@@ -115,11 +121,9 @@ pub mod test_hook;
 mod transport;
 
 #[cfg(target_arch = "wasm32")]
-pub use connect::{ConnectError, connect_iframe, connect_opener, connect_parent, open_popup};
+pub use connect::{connect_iframe, connect_opener, connect_parent, connect_popup, open_popup};
 #[cfg(target_arch = "wasm32")]
 pub use connection::{Connection, Events, WeakConnection};
-#[cfg(target_arch = "wasm32")]
-pub use handlers::{Cancellation, Cancelled, OnDrop};
 #[cfg(target_arch = "wasm32")]
 pub use hub::Hub;
 #[cfg(target_arch = "wasm32")]

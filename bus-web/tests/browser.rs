@@ -470,21 +470,24 @@ async fn removed_iframe_closes_and_fails_pending_calls() {
 }
 
 #[wasm_bindgen_test]
-async fn close_and_drop_leave_no_listener_or_connection_behind() {
+async fn close_and_drop_leave_no_listener_timer_or_connection_behind() {
     // Relative to what is live already (a failed test aborts without dropping).
-    let (listeners, connections) = (
+    let (listeners, timers, connections) = (
         diagnostics::live_listeners(),
+        diagnostics::live_timers(),
         diagnostics::live_connections(),
     );
     let frame = guest_frame("alpha");
     let conn = connected_host(&frame).await;
-    assert!(diagnostics::live_listeners() >= listeners + 3); // port, liveness, load (+ page)
+    assert!(diagnostics::live_listeners() >= listeners + 2); // port, load (+ page)
+    assert!(diagnostics::live_timers() > timers); // liveness (+ handshake timeout)
     conn.close("test done");
     assert_eq!(
         conn.state(),
         State::Closed(CloseReason::Local("test done".into()))
     );
     assert_eq!(diagnostics::live_listeners(), listeners);
+    assert_eq!(diagnostics::live_timers(), timers);
     assert!(conn.emit(&PING, &"late".into()).is_err());
     drop(conn);
     assert_eq!(diagnostics::live_connections(), connections);
@@ -497,6 +500,7 @@ async fn close_and_drop_leave_no_listener_or_connection_behind() {
     assert_eq!(diagnostics::live_connections(), connections + 1);
     drop(conn);
     assert_eq!(diagnostics::live_listeners(), listeners);
+    assert_eq!(diagnostics::live_timers(), timers);
     assert_eq!(diagnostics::live_connections(), connections);
 }
 

@@ -1,0 +1,261 @@
+//! The hooks: each connects when its component mounts and closes the
+//! connection when the component is cleaned up. Under SSR they return an
+//! idle [`Bus`] and do nothing.
+
+use std::ops::Deref;
+
+use bus_web::ConnectError;
+use leptos::html::Iframe;
+use leptos::prelude::*;
+
+use crate::{Bus, UseBusOptions};
+
+/// Connects to the widget in an `<iframe>` (the host's side), like
+/// [`bus_web::connect_iframe`].
+///
+/// Connects once the element is mounted, reconnects if `frame` gets another
+/// element, closes when the element leaves (the `NodeRef` is cleared) or
+/// the component is cleaned up. The bus follows the widget across reloads
+/// by itself ([`bus_web::State::Reconnecting`]).
+///
+/// ```ignore
+/// use bus_leptos::{use_iframe_bus, use_topic};
+/// use leptos::{html::Iframe, prelude::*};
+///
+/// #[component]
+/// fn Checkout() -> impl IntoView {
+///     let frame = NodeRef::<Iframe>::new();
+///     let allow = bus_web::allowlist!["https://pay.example"];
+///     let bus = use_iframe_bus(frame, bus_web::Options::new(allow));
+///     let paid = use_topic(bus, PAID);
+///     let quote = bus.action(QUOTE);
+///     view! {
+///         <p>{move || bus.state.get().to_string()}</p>
+///         <button on:click=move |_| { quote.dispatch(cart()); }>"Quote"</button>
+///         <p>{move || paid.get().map(|r| r.reference)}</p>
+///         <iframe node_ref=frame src="https://pay.example/checkout"></iframe>
+///     }
+/// }
+/// ```
+// The frame is only read in the browser.
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_variables))]
+pub fn use_iframe_bus(frame: NodeRef<Iframe>, options: impl Into<UseBusOptions>) -> Bus {
+    let options = options.into();
+    let bus = Bus::new(&options);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let connect_with = options.bus.clone();
+        let element = StoredValue::new_local(None::<web_sys::HtmlIFrameElement>);
+        Effect::new(move |_| {
+            let el = frame.get();
+            untrack(|| {
+                if element.with_value(|current| *current == el) {
+                    return;
+                }
+                element.set_value(el.clone());
+                match el {
+                    Some(el) => bus.attach(bus_web::connect_iframe(&el, connect_with.clone())),
+                    None => bus.detach("the iframe left the page"),
+                }
+            });
+        });
+        browser::until_cleanup(bus, &options);
+    }
+    bus
+}
+
+/// Connects from inside an iframe to the page that embeds it (the widget's
+/// side), like [`bus_web::connect_parent`]. Connects on mount, closes on
+/// cleanup.
+///
+/// ```ignore
+/// use bus_leptos::use_parent_bus;
+///
+/// #[component]
+/// fn Widget() -> impl IntoView {
+///     let bus = use_parent_bus(bus_web::Options::new(bus_web::allowlist!["https://shop.example"]));
+///     bus.serve(QUOTE, |cart: Cart| async move { Ok(price(&cart)) });
+///     view! { <p>{move || bus.state.get().to_string()}</p> }
+/// }
+/// ```
+pub fn use_parent_bus(options: impl Into<UseBusOptions>) -> Bus {
+    connect_on_mount(options.into(), Side::Parent)
+}
+
+/// Connects from inside a popup to the window that opened it, like
+/// [`bus_web::connect_opener`]. Connects on mount, closes on cleanup.
+///
+/// ```ignore
+/// use bus_leptos::use_opener_bus;
+///
+/// #[component]
+/// fn PopupCheckout() -> impl IntoView {
+///     let bus = use_opener_bus(bus_web::Options::new(bus_web::allowlist!["https://shop.example"]));
+///     let pay = move |_| { let _ = bus.emit(&PAID, &receipt()); };
+///     view! { <button on:click=pay>"Pay"</button> }
+/// }
+/// ```
+pub fn use_opener_bus(options: impl Into<UseBusOptions>) -> Bus {
+    connect_on_mount(options.into(), Side::Opener)
+}
+
+/// Whom a guest connects to.
+#[derive(Clone, Copy)]
+enum Side {
+    Parent,
+    Opener,
+}
+
+// The side is only read in the browser.
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_variables))]
+fn connect_on_mount(options: UseBusOptions, side: Side) -> Bus {
+    let bus = Bus::new(&options);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let connect_with = options.bus.clone();
+        // An effect that reads no signal runs once, after mount, and never
+        // on the server.
+        Effect::new(move |_| {
+            let options = connect_with.clone();
+            untrack(|| {
+                bus.attach(match side {
+                    Side::Parent => bus_web::connect_parent(options),
+                    Side::Opener => bus_web::connect_opener(options),
+                })
+            })
+        });
+        browser::until_cleanup(bus, &options);
+    }
+    bus
+}
+
+/// A bus to a popup that a component opens (from a click) and that lives
+/// no longer than the component: cleanup closes the connection and the
+/// popup window. It derefs to its [`Bus`].
+///
+/// ```ignore
+/// use bus_leptos::use_popup_bus;
+///
+/// #[component]
+/// fn PopupButton() -> impl IntoView {
+///     let popup = use_popup_bus(bus_web::Options::new(bus_web::allowlist!["https://pay.example"]));
+///     let open = move |_| {
+///         if let Err(e) = popup.open("https://pay.example/checkout", "popup,width=480,height=640") {
+///             log(e.to_string());
+///         }
+///     };
+///     view! {
+///         <button on:click=open>"Pay in a popup"</button>
+///         <span>{move || popup.state.get().to_string()}</span>
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PopupBus {
+    bus: Bus,
+    #[cfg(target_arch = "wasm32")]
+    options: StoredValue<bus_web::Options, LocalStorage>,
+}
+
+impl Deref for PopupBus {
+    type Target = Bus;
+
+    fn deref(&self) -> &Bus {
+        &self.bus
+    }
+}
+
+impl PopupBus {
+    /// Opens `url` in a popup and connects to it, closing the popup this
+    /// handle opened before, if any. Call it from a user gesture (a click),
+    /// or the browser blocks the popup. `features` is `window.open`'s third
+    /// argument; it must not contain `noopener`. Under SSR it fails with
+    /// [`ConnectError::NoWindow`].
+    pub fn open(&self, url: &str, features: &str) -> Result<(), ConnectError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let options = self.options.try_get_value().ok_or(ConnectError::NoWindow)?;
+            let window = web_sys::window().ok_or(ConnectError::NoWindow)?;
+            self.bus.detach("replaced by a new popup");
+            let popup = window
+                .open_with_url_and_target_and_features(url, "_blank", features)
+                .ok()
+                .flatten()
+                .ok_or(ConnectError::PopupBlocked)?;
+            match bus_web::connect_popup(&popup, url, options) {
+                Ok(conn) => {
+                    self.bus.attach(Ok(conn));
+                    self.bus.keep_popup(popup);
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = popup.close();
+                    self.bus.attach(Err(e.clone()));
+                    Err(e)
+                }
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (url, features);
+            Err(ConnectError::NoWindow)
+        }
+    }
+
+    /// The bus to the popup.
+    pub fn bus(&self) -> Bus {
+        self.bus
+    }
+}
+
+/// Makes a [`PopupBus`]: nothing opens until [`PopupBus::open`].
+pub fn use_popup_bus(options: impl Into<UseBusOptions>) -> PopupBus {
+    let options = options.into();
+    let bus = Bus::new(&options);
+    #[cfg(target_arch = "wasm32")]
+    {
+        browser::until_cleanup(bus, &options);
+        PopupBus {
+            bus,
+            options: StoredValue::new_local(options.bus),
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    PopupBus { bus }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod browser {
+    use leptos::prelude::*;
+
+    use crate::{Bus, UseBusOptions};
+
+    impl Bus {
+        pub(crate) fn keep_popup(&self, popup: web_sys::Window) {
+            let kept = self
+                .shared
+                .try_update_value(|s| s.popup = Some(popup.clone()));
+            if kept.is_none() {
+                let _ = popup.close();
+            }
+        }
+    }
+
+    /// Refreshes the stats on a timer, and closes everything when the
+    /// component is cleaned up.
+    pub(super) fn until_cleanup(bus: Bus, options: &UseBusOptions) {
+        let ticker = options.stats_interval.and_then(|every| {
+            leptos::leptos_dom::helpers::set_interval_with_handle(
+                move || bus.refresh_stats(),
+                every,
+            )
+            .ok()
+        });
+        on_cleanup(move || {
+            if let Some(ticker) = ticker {
+                ticker.clear();
+            }
+            bus.detach("the component was unmounted");
+        });
+    }
+}
