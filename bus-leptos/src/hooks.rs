@@ -174,26 +174,12 @@ impl PopupBus {
     pub fn open(&self, url: &str, features: &str) -> Result<(), ConnectError> {
         #[cfg(target_arch = "wasm32")]
         {
-            let options = self.options.try_get_value().ok_or(ConnectError::NoWindow)?;
-            let window = web_sys::window().ok_or(ConnectError::NoWindow)?;
-            self.bus.detach("replaced by a new popup");
-            let popup = window
-                .open_with_url_and_target_and_features(url, "_blank", features)
-                .ok()
-                .flatten()
-                .ok_or(ConnectError::PopupBlocked)?;
-            match bus_web::connect_popup(&popup, url, options) {
-                Ok(conn) => {
-                    self.bus.attach(Ok(conn));
-                    self.bus.keep_popup(popup);
-                    Ok(())
-                }
-                Err(e) => {
-                    let _ = popup.close();
-                    self.bus.attach(Err(e.clone()));
-                    Err(e)
-                }
+            let opened = self.try_open(url, features);
+            if let Err(e) = &opened {
+                // Shown in `state` too, like any connection that failed.
+                self.bus.attach(Err(e.clone()));
             }
+            opened
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -205,6 +191,29 @@ impl PopupBus {
     /// The bus to the popup.
     pub fn bus(&self) -> Bus {
         self.bus
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn try_open(&self, url: &str, features: &str) -> Result<(), ConnectError> {
+        let options = self.options.try_get_value().ok_or(ConnectError::NoWindow)?;
+        let window = web_sys::window().ok_or(ConnectError::NoWindow)?;
+        self.bus.detach("replaced by a new popup");
+        let popup = window
+            .open_with_url_and_target_and_features(url, "_blank", features)
+            .ok()
+            .flatten()
+            .ok_or(ConnectError::PopupBlocked)?;
+        match bus_web::connect_popup(&popup, url, options) {
+            Ok(conn) => {
+                self.bus.attach(Ok(conn));
+                self.bus.keep_popup(popup);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = popup.close();
+                Err(e)
+            }
+        }
     }
 }
 

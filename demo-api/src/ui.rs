@@ -1,7 +1,8 @@
 //! What both demo apps show about their bus: the connection state, a live
 //! message log, and every rejected message with its reason.
 
-use bus_web::{CallError, Connection, Method, Rejection, Stream};
+use bus_leptos::Bus;
+use bus_web::{CallError, Method};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Serialize;
@@ -23,32 +24,41 @@ pub struct LogEntry {
     pub detail: String,
 }
 
-/// The reactive state the bus panel shows.
+/// The message log, and the page's stray frames (from windows that are no
+/// connection's peer). Each bus's own state and rejections come from its
+/// hook's signals.
 #[derive(Debug, Clone, Copy)]
 pub struct BusView {
-    /// Human text of the connection state; contains `connected` once up.
-    pub status: RwSignal<String>,
     /// Newest first, capped.
     pub log: RwSignal<Vec<LogEntry>>,
-    /// Rejections, newest first, capped; the count is separate.
-    pub rejections: RwSignal<Vec<String>>,
-    /// Every rejection counted, shown even when the list is capped.
-    pub rejected: RwSignal<u64>,
+    strays: RwSignal<Vec<String>>,
+    stray_count: RwSignal<u64>,
     next: StoredValue<u64>,
 }
 
 const KEEP: usize = 60;
 
 impl BusView {
-    /// Empty state.
+    /// An empty log, following the page's stray frames.
     pub fn new() -> BusView {
-        BusView {
-            status: RwSignal::new("connecting…".into()),
+        let view = BusView {
             log: RwSignal::new(Vec::new()),
-            rejections: RwSignal::new(Vec::new()),
-            rejected: RwSignal::new(0),
+            strays: RwSignal::new(Vec::new()),
+            stray_count: RwSignal::new(0),
             next: StoredValue::new(0),
-        }
+        };
+        let mut strays = bus_web::diagnostics::stray_frames();
+        spawn_local(async move {
+            while let Some(r) = strays.next().await {
+                view.stray_count.update(|n| *n += 1);
+                let line = format!("{}: {}", r.origin.unwrap_or_default(), r.reason);
+                view.strays.update(|l| {
+                    l.insert(0, line);
+                    l.truncate(KEEP);
+                });
+            }
+        });
+        view
     }
 
     /// Adds a log line.
@@ -76,41 +86,10 @@ impl BusView {
         });
     }
 
-    /// Follows `conn`'s state and rejections for the connection's life.
-    pub fn watch(&self, conn: &Connection) {
-        follow_state(conn, self.status);
-        self.watch_rejections(conn);
-    }
-
-    /// Counts and lists `conn`'s rejections here.
-    pub fn watch_rejections(&self, conn: &Connection) {
-        self.follow_rejections(conn.rejections());
-    }
-
-    /// Counts and lists the page's stray bus frames (from windows that are
-    /// no connection's peer) here too.
-    pub fn watch_strays(&self) {
-        self.follow_rejections(bus_web::diagnostics::stray_frames());
-    }
-
-    fn follow_rejections(&self, mut rejections: Stream<Rejection>) {
-        let view = *self;
-        spawn_local(async move {
-            while let Some(r) = rejections.next().await {
-                view.rejected.update(|n| *n += 1);
-                let from = r.origin.clone().unwrap_or_else(|| "private port".into());
-                view.rejections.update(|l| {
-                    l.insert(0, format!("{from}: {}", r.reason));
-                    l.truncate(KEEP);
-                });
-            }
-        });
-    }
-
     /// Calls `method`, logging the call and its reply with the round trip.
     pub async fn call<Req, Resp>(
         &self,
-        conn: &Connection,
+        bus: Bus,
         method: &Method<Req, Resp>,
         request: &Req,
     ) -> Result<Resp, CallError>
@@ -120,7 +99,7 @@ impl BusView {
     {
         self.record("→", "call", method.name(), None, String::new());
         let start = now_ms();
-        let result = conn.call(method, request).await;
+        let result = bus.call(method, request).await;
         let latency = Some(now_ms() - start);
         match &result {
             Ok(v) => self.record("←", "reply", method.name(), latency, format!("{v:?}")),
@@ -134,17 +113,6 @@ impl Default for BusView {
     fn default() -> Self {
         BusView::new()
     }
-}
-
-/// Shows `conn`'s state, as text, in `status`.
-pub fn follow_state(conn: &Connection, status: RwSignal<String>) {
-    status.set(conn.state().to_string());
-    let mut states = conn.states();
-    spawn_local(async move {
-        while let Some(s) = states.next().await {
-            status.set(s.to_string());
-        }
-    });
 }
 
 /// The size of this page's wasm memory in bytes (it only ever grows).
@@ -187,11 +155,21 @@ pub fn meta(name: &str) -> Option<String> {
         .get_attribute("content")
 }
 
-/// The status badge, the log and the rejections.
+/// The status badge, the log and the rejections: `bus`'s (when there is
+/// one), `also`'s (another bus of the page), and the page's strays.
 #[component]
-pub fn BusPanel(view: BusView) -> impl IntoView {
+pub fn BusPanel(
+    view: BusView,
+    #[prop(into)] bus: Signal<Option<Bus>>,
+    #[prop(optional)] also: Option<Bus>,
+) -> impl IntoView {
+    let buses = move || bus.get().into_iter().chain(also);
+    let status = move || {
+        bus.get()
+            .map_or_else(|| "not mounted".to_owned(), |b| b.state.get().to_string())
+    };
     let badge = move || {
-        let s = view.status.get();
+        let s = status();
         let class = if s.starts_with("connected") {
             "badge ok"
         } else if s.starts_with("closed") {
@@ -200,6 +178,23 @@ pub fn BusPanel(view: BusView) -> impl IntoView {
             "badge wait"
         };
         (class, s)
+    };
+    let rejected =
+        move || buses().map(|b| b.stats.get().rejected).sum::<u64>() + view.stray_count.get();
+    let rejections = move || {
+        let mut lines: Vec<String> = buses()
+            .flat_map(|b| b.rejections.get())
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.origin.unwrap_or_else(|| "private port".into()),
+                    r.reason
+                )
+            })
+            .collect();
+        lines.extend(view.strays.get());
+        lines.truncate(KEEP);
+        lines
     };
     view! {
         <section class="panel">
@@ -223,12 +218,12 @@ pub fn BusPanel(view: BusView) -> impl IntoView {
             </table>
             <header class="panel-head">
                 <h3>"Rejected messages"</h3>
-                <span class=move || { if view.rejected.get() > 0 { "count hot" } else { "count" } } data-testid="rejected-count">
-                    {move || view.rejected.get()}
+                <span class=move || { if rejected() > 0 { "count hot" } else { "count" } } data-testid="rejected-count">
+                    {rejected}
                 </span>
             </header>
             <ul class="rejections">
-                {move || view.rejections.get().into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
+                {move || rejections().into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
             </ul>
         </section>
     }

@@ -16,9 +16,10 @@ fn main() {
 
 #[cfg(target_arch = "wasm32")]
 mod app {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
 
-    use bus_web::{Cancellation, ConnectError, Connection, Options, RemoteError};
+    use bus_leptos::{Bus, use_opener_bus, use_parent_bus, use_topic};
+    use bus_web::{Cancellation, Options, RemoteError};
     use demo_api::ui::{BusPanel, BusView, meta};
     use demo_api::{
         CART_CHANGED, CART_TOO_LARGE, CONFIRM, Cart, CartProblem, ECHO_BYTES, EMPTY_CART,
@@ -29,10 +30,10 @@ mod app {
     use leptos::task::spawn_local;
 
     thread_local! {
-        static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+        static BUS: Cell<Option<Bus>> = const { Cell::new(None) };
         /// `checkout.confirm` calls waiting for the customer to click Pay, by id.
         static CONFIRMS: RefCell<Vec<(u64, oneshot::Sender<Receipt>)>> = const { RefCell::new(Vec::new()) };
-        static NEXT_CONFIRM: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        static NEXT_CONFIRM: Cell<u64> = const { Cell::new(0) };
     }
 
     /// Confirms waiting for the customer.
@@ -72,10 +73,6 @@ mod app {
         })
     }
 
-    fn conn() -> Option<Connection> {
-        CONN.with(|c| c.borrow().clone())
-    }
-
     /// Where this page runs, which decides whom it talks to.
     #[derive(Clone, Copy, PartialEq)]
     enum Mode {
@@ -97,22 +94,9 @@ mod app {
         }
     }
 
-    fn connect(
-        mode: Mode,
-        view: BusView,
-        quote: RwSignal<Option<Quote>>,
-    ) -> Result<Connection, String> {
-        let origins = meta("bus-allow").unwrap_or_default();
-        let allow = bus_web::allowlist(origins.split_whitespace()).map_err(|e| e.to_string())?;
-        let options = with_test_versions(Options::new(allow));
-        let conn = match mode {
-            Mode::Embedded => bus_web::connect_parent(options),
-            Mode::Popup => bus_web::connect_opener(options),
-            Mode::Standalone => Err(ConnectError::NotInIframe),
-        }
-        .map_err(|e| e.to_string())?;
-        view.watch(&conn);
-        conn.serve(QUOTE, move |cart| async move {
+    /// Serves the host: quotes, and confirmations that wait for the customer.
+    fn serve(bus: Bus, view: BusView, quote: RwSignal<Option<Quote>>) {
+        bus.serve(QUOTE, move |cart| async move {
             view.record(
                 "←",
                 "call",
@@ -136,7 +120,7 @@ mod app {
         // Waits for the customer. If the shop stops waiting (it cancels, its
         // deadline passes, or it reloads), the bus drops this handler: the
         // guard withdraws the request, so a later click on Pay cannot pay it.
-        conn.serve_cancellable(
+        bus.serve_cancellable(
             CONFIRM,
             move |cart: Cart, cancel: Cancellation| async move {
                 view.record(
@@ -162,13 +146,8 @@ mod app {
                     });
                     if was_waiting {
                         quote.set(None);
-                        view.record(
-                            "←",
-                            "cancel",
-                            CONFIRM.name(),
-                            None,
-                            "the shop withdrew the payment request".into(),
-                        );
+                        let why = "the shop withdrew the payment request";
+                        view.record("←", "cancel", CONFIRM.name(), None, why.into());
                     }
                 });
                 rx.await.map_err(|_| {
@@ -179,10 +158,39 @@ mod app {
                 })
             },
         );
-        conn.serve(ECHO_BYTES, |bytes: Vec<u8>| async move { Ok(bytes) });
-        let mut carts = conn.events(CART_CHANGED);
-        spawn_local(async move {
-            while let Some(cart) = carts.next().await {
+        bus.serve(ECHO_BYTES, |bytes: Vec<u8>| async move { Ok(bytes) });
+    }
+
+    #[component]
+    pub fn App() -> impl IntoView {
+        let origins = meta("bus-allow").unwrap_or_default();
+        match bus_web::allowlist(origins.split_whitespace()) {
+            Ok(allow) => {
+                view! { <Checkout options=with_test_versions(Options::new(allow))/> }.into_any()
+            }
+            Err(e) => {
+                view! { <p class="result" data-testid="bus-status">{format!("closed: {e}")}</p> }
+                    .into_any()
+            }
+        }
+    }
+
+    #[component]
+    fn Checkout(options: Options) -> impl IntoView {
+        let view = BusView::new();
+        let quote = RwSignal::new(None::<Quote>);
+        let result = RwSignal::new(String::new());
+        let mode = mode();
+        // Standalone, the parent bus says why it cannot connect.
+        let bus = match mode {
+            Mode::Popup => use_opener_bus(options),
+            Mode::Embedded | Mode::Standalone => use_parent_bus(options),
+        };
+        BUS.set(Some(bus));
+        serve(bus, view, quote);
+        let cart = use_topic(bus, CART_CHANGED);
+        Effect::new(move || {
+            if let Some(cart) = cart.get() {
                 view.record(
                     "←",
                     "event",
@@ -195,43 +203,30 @@ mod app {
         });
         if mode == Mode::Embedded {
             // Ask the host to fit the frame to the content once connected.
-            let weak = conn.downgrade();
-            spawn_local(async move {
-                let Some(c) = weak.upgrade() else { return };
-                if c.connected().await.is_ok() {
+            let asked = StoredValue::new(false);
+            Effect::new(move || {
+                if bus.state.get().is_connected() && !asked.get_value() {
+                    asked.set_value(true);
                     let height = web_sys::window()
                         .and_then(|w| w.document())
                         .and_then(|d| d.body())
                         .map_or(560, |b| b.scroll_height().max(0) as u32 + 24);
-                    let _ = view.call(&c, &RESIZE, &height).await;
+                    spawn_local(async move {
+                        let _ = view.call(bus, &RESIZE, &height).await;
+                    });
                 }
             });
         }
-        Ok(conn)
-    }
-
-    #[component]
-    pub fn App() -> impl IntoView {
-        let view = BusView::new();
-        let quote = RwSignal::new(None::<Quote>);
-        let result = RwSignal::new(String::new());
-        let mode = mode();
-        view.watch_strays();
-        match connect(mode, view, quote) {
-            Ok(c) => CONN.with(|slot| *slot.borrow_mut() = Some(c)),
-            Err(e) => view.status.set(format!("closed: {e}")),
-        }
         let ask_host = move |_| {
-            let Some(c) = conn() else { return };
             spawn_local(async move {
-                match view.call(&c, &HOST_INFO, &()).await {
+                match view.call(bus, &HOST_INFO, &()).await {
                     Ok(info) => result.set(format!("Serving {} for {}", info.shop, info.customer)),
                     Err(e) => result.set(format!("error: {e}")),
                 }
             });
         };
         let pay = move |_| {
-            let (Some(c), Some(q)) = (conn(), quote.get_untracked()) else {
+            let Some(q) = quote.get_untracked() else {
                 result.set("Ask the host for a quote first.".into());
                 return;
             };
@@ -244,7 +239,7 @@ mod app {
             for (_, waiting) in CONFIRMS.with(|c| std::mem::take(&mut *c.borrow_mut())) {
                 let _ = waiting.send(receipt.clone());
             }
-            match c.emit(&PAID, &receipt) {
+            match bus.emit(&PAID, &receipt) {
                 Ok(()) => {
                     view.record("→", "event", PAID.name(), None, receipt.reference.clone());
                     result.set(format!(
@@ -276,7 +271,7 @@ mod app {
                             <dl class="quote">
                                 <dt>"Subtotal"</dt><dd>{money(q.subtotal_cents, &q.currency)}</dd>
                                 <dt>"Tax (20%)"</dt><dd>{money(q.tax_cents, &q.currency)}</dd>
-                                <dt class="total">"Total"</dt><dd class="total">{money(q.total_cents, &q.currency)}</dd>
+                                <dt class="total">"Total"</dt><dd class="total" data-testid="quote-total">{money(q.total_cents, &q.currency)}</dd>
                             </dl>
                         }.into_any(),
                         None => view! { <p class="muted">"Waiting for the shop's cart…"</p> }.into_any(),
@@ -287,7 +282,7 @@ mod app {
                     </div>
                     <output class="result" data-testid="call-result">{move || result.get()}</output>
                 </section>
-                <BusPanel view=view/>
+                <BusPanel view bus=Some(bus)/>
             </main>
         }
     }
@@ -300,7 +295,10 @@ mod app {
         /// What the widget holds for the host's calls, and its memory, as JSON.
         #[wasm_bindgen]
         pub fn test_widget_stats() -> String {
-            let serving = super::conn().map_or(0, |c| c.serving_calls());
+            let serving = super::BUS
+                .get()
+                .and_then(|b| b.connection())
+                .map_or(0, |c| c.serving_calls());
             format!(
                 r#"{{"confirms_waiting":{},"serving":{},"live_handlers":{},"memory_bytes":{}}}"#,
                 super::confirms_waiting(),

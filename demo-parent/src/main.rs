@@ -15,24 +15,21 @@ fn main() {
 
 #[cfg(target_arch = "wasm32")]
 mod app {
-    use std::cell::RefCell;
+    use std::cell::Cell;
 
-    use bus_web::{Connection, Options};
+    use bus_leptos::{Bus, PopupBus, use_iframe_bus, use_popup_bus, use_topic};
+    use bus_web::Options;
     #[cfg(feature = "test-hooks")]
     use demo_api::ui::query;
-    use demo_api::ui::{BusPanel, BusView, follow_state, meta};
+    use demo_api::ui::{BusPanel, BusView, meta};
     use demo_api::{CART_CHANGED, HOST_INFO, HostInfo, PAID, QUOTE, RESIZE, money, sample_cart};
     use leptos::html::Iframe;
     use leptos::prelude::*;
-    use leptos::task::spawn_local;
 
     thread_local! {
-        static FRAME: RefCell<Option<Connection>> = const { RefCell::new(None) };
-        static POPUP: RefCell<Option<Connection>> = const { RefCell::new(None) };
-    }
-
-    fn frame_conn() -> Option<Connection> {
-        FRAME.with(|c| c.borrow().clone())
+        /// The buses, for the test API.
+        static FRAME: Cell<Option<Bus>> = const { Cell::new(None) };
+        static POPUP: Cell<Option<PopupBus>> = const { Cell::new(None) };
     }
 
     fn options() -> Result<Options, String> {
@@ -53,21 +50,16 @@ mod app {
         Ok(options)
     }
 
-    /// What the host serves and listens to, on any connection to the widget.
-    fn serve(
-        conn: &Connection,
-        view: BusView,
-        height: Option<RwSignal<u32>>,
-        result: RwSignal<String>,
-    ) {
-        conn.serve(HOST_INFO, move |()| async move {
+    /// What the host serves and listens to, on either bus to the widget.
+    fn serve(bus: Bus, view: BusView, height: Option<RwSignal<u32>>, result: RwSignal<String>) {
+        bus.serve(HOST_INFO, move |()| async move {
             view.record("←", "call", HOST_INFO.name(), None, String::new());
             Ok(HostInfo {
                 shop: "Acme Outdoor".into(),
                 customer: "Ada Lovelace".into(),
             })
         });
-        conn.serve(RESIZE, move |h: u32| async move {
+        bus.serve(RESIZE, move |h: u32| async move {
             view.record("←", "call", RESIZE.name(), None, format!("{h}px"));
             let h = h.clamp(240, 1400);
             if let Some(height) = height {
@@ -75,9 +67,9 @@ mod app {
             }
             Ok(h)
         });
-        let mut paid = conn.events(PAID);
-        spawn_local(async move {
-            while let Some(r) = paid.next().await {
+        let paid = use_topic(bus, PAID);
+        Effect::new(move || {
+            if let Some(r) = paid.get() {
                 view.record("←", "event", PAID.name(), None, r.reference.clone());
                 result.set(format!(
                     "Payment received: {} ({})",
@@ -90,12 +82,35 @@ mod app {
 
     #[component]
     pub fn App() -> impl IntoView {
-        let view = BusView::new();
-        let popup_status = RwSignal::new("not open".to_string());
-        let result = RwSignal::new(String::new());
+        match options() {
+            Ok(options) => view! { <Shop options/> }.into_any(),
+            Err(e) => {
+                view! { <p class="result" data-testid="bus-status">{format!("closed: {e}")}</p> }
+                    .into_any()
+            }
+        }
+    }
+
+    /// The embedded checkout: mounting it connects, unmounting closes.
+    #[component]
+    fn Checkout(
+        options: Options,
+        view: BusView,
+        result: RwSignal<String>,
+        mounted: RwSignal<Option<Bus>>,
+    ) -> impl IntoView {
         let height = RwSignal::new(560u32);
         let frame = NodeRef::<Iframe>::new();
-        view.watch_strays();
+        let bus = use_iframe_bus(frame, options);
+        serve(bus, view, Some(height), result);
+        mounted.set(Some(bus));
+        FRAME.set(Some(bus));
+        on_cleanup(move || {
+            mounted.set(None);
+            FRAME.set(None);
+        });
+        #[cfg(feature = "test-hooks")]
+        test_api::record_states(bus);
         let child_url = meta("bus-child-url").unwrap_or_default();
         // Test hook: `?child-path=...` loads another page of the widget's origin.
         #[cfg(feature = "test-hooks")]
@@ -103,27 +118,33 @@ mod app {
             + query("child-path")
                 .unwrap_or_default()
                 .trim_start_matches('/');
+        view! {
+            <iframe
+                node_ref=frame
+                id="widget"
+                title="PayWidget checkout"
+                src=child_url
+                style=move || format!("height: {}px", height.get())
+            ></iframe>
+        }
+    }
 
-        Effect::new(move |_| {
-            let Some(el) = frame.get() else { return };
-            if frame_conn().is_some() {
-                return;
-            }
-            match options().and_then(|o| bus_web::connect_iframe(&el, o).map_err(|e| e.to_string()))
-            {
-                Ok(conn) => {
-                    view.watch(&conn);
-                    serve(&conn, view, Some(height), result);
-                    FRAME.with(|slot| *slot.borrow_mut() = Some(conn));
-                }
-                Err(e) => view.status.set(format!("closed: {e}")),
-            }
-        });
+    #[component]
+    fn Shop(options: Options) -> impl IntoView {
+        let view = BusView::new();
+        let result = RwSignal::new(String::new());
+        let shown = RwSignal::new(true);
+        let frame_bus = RwSignal::new(None::<Bus>);
+        let popup = use_popup_bus(options.clone());
+        serve(*popup, view, None, result);
+        POPUP.set(Some(popup));
 
         let call_child = move |_| {
-            let Some(c) = frame_conn() else { return };
-            spawn_local(async move {
-                match view.call(&c, &QUOTE, &sample_cart()).await {
+            let Some(bus) = frame_bus.get_untracked() else {
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                match view.call(bus, &QUOTE, &sample_cart()).await {
                     Ok(q) => result.set(format!(
                         "Widget quotes {}",
                         money(q.total_cents, &q.currency)
@@ -133,8 +154,8 @@ mod app {
             });
         };
         let push_cart = move |_| {
-            if let Some(c) = frame_conn()
-                && c.emit(&CART_CHANGED, &sample_cart()).is_ok()
+            if let Some(bus) = frame_bus.get_untracked()
+                && bus.emit(&CART_CHANGED, &sample_cart()).is_ok()
             {
                 view.record(
                     "→",
@@ -145,22 +166,11 @@ mod app {
                 );
             }
         };
-        let popup_url = format!("{child_url}?popup");
+        let child_url = meta("bus-child-url").unwrap_or_default();
         let open_popup = move |_| {
-            let opened = options().and_then(|o| {
-                bus_web::open_popup(&popup_url, "popup,width=520,height=760", o)
-                    .map_err(|e| e.to_string())
-            });
-            match opened {
-                Ok(conn) => {
-                    follow_state(&conn, popup_status);
-                    view.watch_rejections(&conn);
-                    serve(&conn, view, None, result);
-                    POPUP.with(|slot| *slot.borrow_mut() = Some(conn));
-                }
-                Err(e) => popup_status.set(format!("closed: {e}")),
-            }
+            let _ = popup.open(&format!("{child_url}?popup"), "popup,width=520,height=760");
         };
+        let checkout_options = options.clone();
 
         let cart = sample_cart();
         view! {
@@ -183,19 +193,18 @@ mod app {
                             <button class="primary" data-testid="call-child" on:click=call_child>"Get a quote from the widget"</button>
                             <button data-testid="push-cart" on:click=push_cart>"Send cart update"</button>
                             <button data-testid="open-popup" on:click=open_popup>"Open checkout in a popup"</button>
+                            <button data-testid="toggle-widget" on:click=move |_| shown.update(|s| *s = !*s)>
+                                {move || if shown.get() { "Remove the checkout" } else { "Embed the checkout" }}
+                            </button>
                         </div>
                         <output class="result" data-testid="call-result">{move || result.get()}</output>
-                        <p class="muted">"Popup: " <span data-testid="popup-status">{move || popup_status.get()}</span></p>
+                        <p class="muted">"Popup: " <span data-testid="popup-status">{move || popup.state.get().to_string()}</span></p>
                         <h2>"Embedded checkout"</h2>
-                        <iframe
-                            node_ref=frame
-                            id="widget"
-                            title="PayWidget checkout"
-                            src=child_url
-                            style=move || format!("height: {}px", height.get())
-                        ></iframe>
+                        <Show when=move || shown.get()>
+                            <Checkout options=checkout_options.clone() view result mounted=frame_bus/>
+                        </Show>
                     </section>
-                    <BusPanel view=view/>
+                    <BusPanel view bus=frame_bus also=*popup/>
                 </div>
             </main>
         }
@@ -210,19 +219,67 @@ mod app {
         use std::rc::Rc;
         use std::time::Duration;
 
-        use bus_web::{CallError, Connection};
+        use bus_leptos::Bus;
+        use bus_web::{CallError, Connection, State};
         use demo_api::{
             CONFIRM, Cart, CartLine, CartProblem, ECHO_BYTES, QUOTE, price, sample_cart,
         };
         use futures_channel::oneshot;
+        use leptos::prelude::Get;
         use wasm_bindgen::prelude::*;
+
+        thread_local! {
+            static STATES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+        }
 
         fn target(which: &str) -> Result<Connection, String> {
             let conn = match which {
-                "popup" => super::POPUP.with(|c| c.borrow().clone()),
-                _ => super::FRAME.with(|c| c.borrow().clone()),
+                "popup" => super::POPUP.get().and_then(|p| p.connection()),
+                _ => super::FRAME.get().and_then(|b| b.connection()),
             };
             conn.ok_or_else(|| format!("no {which} connection"))
+        }
+
+        /// Records every value the frame bus's `state` signal takes (as an
+        /// effect sees it), for `test_state_log`.
+        pub(crate) fn record_states(bus: Bus) {
+            STATES.with(|s| s.borrow_mut().clear());
+            leptos::prelude::Effect::new(move || {
+                let kind = match bus.state.get() {
+                    State::Idle => "idle",
+                    State::Connecting => "connecting",
+                    State::Connected { .. } => "connected",
+                    State::Reconnecting(_) => "reconnecting",
+                    State::Closed(_) => "closed",
+                };
+                STATES.with(|s| s.borrow_mut().push(kind.to_owned()));
+            });
+        }
+
+        /// The frame bus's states so far, space-separated.
+        #[wasm_bindgen]
+        pub fn test_state_log() -> String {
+            STATES.with(|s| s.borrow().join(" "))
+        }
+
+        /// Closes the frame bus through its handle (the component stays).
+        #[wasm_bindgen]
+        pub fn test_close_frame() -> bool {
+            super::FRAME.get().map(|b| b.close()).is_some()
+        }
+
+        /// bus-web's live listeners, timers and connections on this page,
+        /// as JSON.
+        #[wasm_bindgen]
+        pub fn test_diagnostics() -> String {
+            use bus_web::diagnostics;
+            format!(
+                r#"{{"listeners":{},"timers":{},"connections":{},"handlers":{}}}"#,
+                diagnostics::live_listeners(),
+                diagnostics::live_timers(),
+                diagnostics::live_connections(),
+                diagnostics::live_handlers(),
+            )
         }
 
         fn describe(e: &CallError) -> String {
