@@ -851,3 +851,136 @@ fn another_origin_cannot_frame_the_host_or_the_widget() {
         },
     );
 }
+
+/// bus-web's live listeners, timers and connections on the host page.
+#[derive(Debug, Deserialize, PartialEq)]
+struct Live {
+    listeners: u64,
+    timers: u64,
+    connections: u64,
+}
+
+async fn live(t: &Test) -> Result<Live, Error> {
+    let json: String = t.eval(t.page(), "window.__app.test_diagnostics()").await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+#[test]
+fn mounting_and_unmounting_the_embedded_widget_100_times_leaves_nothing_behind() {
+    suite().run(
+        "mounting_and_unmounting_the_embedded_widget_100_times_leaves_nothing_behind",
+        |t| async move {
+            connected_host(&t, "").await?;
+            // The baseline: the checkout component (use_iframe_bus) unmounted.
+            t.page().get_by_test_id("toggle-widget").click(None).await?;
+            t.wait_text(&status(t.page()), "not mounted", 5_000).await?;
+            let baseline = live(&t).await?;
+            // Each cycle mounts the component, waits for the hook's state
+            // signal to show the connection, makes a call through it, and
+            // unmounts it again.
+            let cycles: u32 = t
+                .eval(
+                    t.page(),
+                    "(async () => {
+                       const $ = (id) => document.querySelector(`[data-testid=\"${id}\"]`);
+                       const until = async (ok, what) => {
+                         const start = performance.now();
+                         while (!ok()) {
+                           if (performance.now() - start > 15000) {
+                             throw new Error(`timed out waiting for ${what}; status: ${$('bus-status').textContent}`);
+                           }
+                           await new Promise((r) => setTimeout(r, 5));
+                         }
+                       };
+                       for (let i = 1; i <= 100; i++) {
+                         $('toggle-widget').click();
+                         await until(() => $('bus-status').textContent.startsWith('connected'), `connection ${i}`);
+                         const quote = await window.__app.test_call('frame', 'quote', 5000);
+                         if (quote !== 'ok:20700') throw new Error(`call ${i}: ${quote}`);
+                         $('toggle-widget').click();
+                         await until(() => !document.querySelector('iframe#widget')
+                           && $('bus-status').textContent === 'not mounted', `unmount ${i}`);
+                       }
+                       return 100;
+                     })()",
+                )
+                .await?;
+            ensure(cycles == 100, format!("{cycles} cycles ran"))?;
+            let after = live(&t).await?;
+            ensure(
+                after == baseline,
+                format!("after 100 mounts: {after:?}, before: {baseline:?}"),
+            )?;
+            // And the 101st still connects.
+            t.page().get_by_test_id("toggle-widget").click(None).await?;
+            t.wait_text(&status(t.page()), "connected", 15_000).await?;
+            quote_still_answers(&t, "100 mounts").await
+        },
+    );
+}
+
+#[test]
+fn the_state_signal_follows_connect_reload_and_close() {
+    suite().run(
+        "the_state_signal_follows_connect_reload_and_close",
+        |t| async move {
+            connected_host(&t, "").await?;
+            let log = || t.eval::<String>(t.page(), "window.__app.test_state_log()");
+            let frame = t.child_frame(t.page()).await?;
+            let _ = frame.evaluate::<()>("location.reload()", None).await;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            while !log().await?.ends_with("reconnecting connected") {
+                ensure(
+                    std::time::Instant::now() < deadline,
+                    format!("no reconnect after the reload: {}", log().await?),
+                )?;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let closed: bool = t.eval(t.page(), "window.__app.test_close_frame()").await?;
+            ensure(closed, "the frame bus was not mounted")?;
+            t.wait_text(&status(t.page()), "closed by the application", 5_000)
+                .await?;
+            let seen = log().await?;
+            // An effect sees each value the signal settles on; `connecting`
+            // may be passed before the first run.
+            ensure(
+                seen == "connecting connected reconnecting connected closed"
+                    || seen == "idle connecting connected reconnecting connected closed"
+                    || seen == "connected reconnecting connected closed",
+                format!("state signal went: {seen}"),
+            )
+        },
+    );
+}
+
+#[test]
+fn use_topic_updates_the_view_on_both_sides() {
+    suite().run("use_topic_updates_the_view_on_both_sides", |t| async move {
+        connected_host(&t, "").await?;
+        // Host → widget: the widget's use_topic(CART_CHANGED) reprices
+        // its checkout view.
+        t.page().get_by_test_id("push-cart").click(None).await?;
+        t.wait_text(&widget(t.page(), "quote-total"), "207.00 EUR", 10_000)
+            .await?;
+        // Widget → host: the host's use_topic(PAID) shows the receipt
+        // the widget emitted, reference and all.
+        t.click_in_frame(&widget(t.page(), "pay")).await?;
+        t.wait_text(&widget(t.page(), "call-result"), "Paid 207.00 EUR", 10_000)
+            .await?;
+        let paid = widget(t.page(), "call-result")
+            .text_content()
+            .await?
+            .unwrap_or_default();
+        let reference = paid
+            .split('(')
+            .nth(1)
+            .and_then(|r| r.strip_suffix(')'))
+            .ok_or_else(|| format!("no reference in {paid:?}"))?;
+        t.wait_text(
+            &t.page().get_by_test_id("call-result"),
+            &format!("Payment received: 207.00 EUR ({reference})"),
+            10_000,
+        )
+        .await
+    });
+}
