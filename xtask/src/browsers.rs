@@ -210,7 +210,7 @@ pub(crate) enum WebDriver<'a> {
     WebKit(&'a Display),
 }
 
-/// `cargo test` of bus-web for wasm32, run in Chromium, Firefox or WebKit by
+/// `cargo test` of bus-web and bus-leptos for wasm32, run in Chromium, Firefox or WebKit by
 /// this very binary acting as wasm-bindgen-test-runner.
 pub(crate) fn web_tests(browser: &Browser, driver: WebDriver) -> Result<Command> {
     let dir = root().join("target").join("xtask");
@@ -241,13 +241,21 @@ pub(crate) fn web_tests(browser: &Browser, driver: WebDriver) -> Result<Command>
         .map_err(|e| format!("write {}: {e}", webdriver_json.display()))?;
     let me = env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "bus-web", "--target", WASM_TARGET])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-            format!("{} wasm-bindgen-test-runner", me.display()),
-        )
-        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+    cmd.args([
+        "test",
+        "-p",
+        "bus-web",
+        "-p",
+        "bus-leptos",
+        "--target",
+        WASM_TARGET,
+    ])
+    .env(
+        "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+        format!("{} wasm-bindgen-test-runner", me.display()),
+    )
+    .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
     // The runner takes the first driver variable it finds: set only this one.
     for var in ["CHROMEDRIVER", "GECKODRIVER", "SAFARIDRIVER"] {
         cmd.env_remove(var);

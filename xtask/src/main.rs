@@ -166,6 +166,8 @@ fn test() -> Result {
         "-p",
         "bus-web",
         "-p",
+        "bus-leptos",
+        "-p",
         "demo-api",
         "-p",
         "demo-parent",
@@ -190,6 +192,8 @@ fn test() -> Result {
         "clippy",
         "-p",
         "bus-web",
+        "-p",
+        "bus-leptos",
         "--tests",
         "--target",
         WASM_TARGET,
@@ -197,7 +201,10 @@ fn test() -> Result {
         "-D",
         "warnings",
     ]);
-    run("clippy (wasm32, bus-web browser tests)", clippy_web_tests)?;
+    run(
+        "clippy (wasm32, bus-web and bus-leptos browser tests)",
+        clippy_web_tests,
+    )?;
 
     // The native tests include the e2e suite, once per browser. No fail-fast:
     // every browser runs, so a scenario failing in one browser only shows.
@@ -221,7 +228,7 @@ fn test() -> Result {
     totals.failed += lean.failed;
 
     let web = run_tests(
-        "browser tests (bus-web, headless Chromium)",
+        "browser tests (bus-web, bus-leptos; headless Chromium)",
         web_tests(&browser, WebDriver::Chrome)?,
     )?;
     totals.passed += web.passed;
@@ -229,7 +236,7 @@ fn test() -> Result {
 
     let geckodriver = browsers::ensure_geckodriver()?;
     let web = run_tests(
-        "browser tests (bus-web, headless Firefox)",
+        "browser tests (bus-web, bus-leptos; headless Firefox)",
         web_tests(&browser, WebDriver::Gecko(geckodriver))?,
     )?;
     totals.passed += web.passed;
