@@ -84,8 +84,11 @@ impl Bus {
     /// Without a connection (not mounted yet, closed, or under SSR) it fails
     /// at once with [`CallError::Closed`].
     ///
-    /// ```ignore
-    /// let quote = bus.call(&QUOTE, &cart).await?;
+    /// ```no_run
+    /// # const QUOTE: bus_web::Method<u32, u64> = bus_web::Method::new("checkout.quote");
+    /// # async fn quote(bus: bus_leptos::Bus) -> Result<(), bus_web::CallError> {
+    /// let cents = bus.call(&QUOTE, &3).await?;
+    /// # Ok(()) }
     /// ```
     pub async fn call<Req, Resp>(
         &self,
@@ -115,18 +118,22 @@ impl Bus {
     /// show `pending()` while it runs and `value()` when it answers, with
     /// the remote error if it failed.
     ///
-    /// ```ignore
+    /// ```no_run
+    /// # use leptos::prelude::*;
+    /// # const QUOTE: bus_web::Method<u32, u64> = bus_web::Method::new("checkout.quote");
+    /// # fn button(bus: bus_leptos::Bus) -> impl IntoView {
     /// let quote = bus.action(QUOTE);
     /// view! {
-    ///     <button on:click=move |_| { quote.dispatch(cart()); } disabled=move || quote.pending().get()>
+    ///     <button on:click=move |_| { quote.dispatch(3); } disabled=move || quote.pending().get()>
     ///         "Get a quote"
     ///     </button>
-    ///     {move || match quote.value().get() {
-    ///         Some(Ok(q)) => format!("{} cents", q.total_cents),
+    ///     <output>{move || match quote.value().get() {
+    ///         Some(Ok(cents)) => format!("{cents} cents"),
     ///         Some(Err(e)) => format!("failed: {e}"),
     ///         None => String::new(),
-    ///     }}
+    ///     }}</output>
     /// }
+    /// # }
     /// ```
     pub fn action<Req, Resp>(
         &self,
@@ -146,8 +153,14 @@ impl Bus {
     /// Serves `method` on every connection this hook makes, replacing an
     /// earlier handler of the same method. See [`bus_web::Connection::serve`].
     ///
-    /// ```ignore
-    /// bus.serve(QUOTE, |cart: Cart| async move { price(&cart).ok_or_else(too_large) });
+    /// ```no_run
+    /// # use bus_web::RemoteError;
+    /// # const QUOTE: bus_web::Method<u32, u64> = bus_web::Method::new("checkout.quote");
+    /// # fn serve(bus: bus_leptos::Bus) {
+    /// bus.serve(QUOTE, |items: u32| async move {
+    ///     250u64.checked_mul(u64::from(items)).ok_or_else(|| RemoteError::new(422, "too many items"))
+    /// });
+    /// # }
     /// ```
     pub fn serve<Req, Resp, F, Fut>(&self, method: Method<Req, Resp>, handler: F)
     where

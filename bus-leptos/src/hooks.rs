@@ -18,9 +18,12 @@ use crate::{Bus, UseBusOptions};
 /// the component is cleaned up. The bus follows the widget across reloads
 /// by itself ([`bus_web::State::Reconnecting`]).
 ///
-/// ```ignore
+/// ```no_run
 /// use bus_leptos::{use_iframe_bus, use_topic};
 /// use leptos::{html::Iframe, prelude::*};
+/// # use bus_web::{Method, Topic};
+/// # const QUOTE: Method<u32, u64> = Method::new("checkout.quote");
+/// # const PAID: Topic<String> = Topic::new("checkout.paid");
 ///
 /// #[component]
 /// fn Checkout() -> impl IntoView {
@@ -31,8 +34,8 @@ use crate::{Bus, UseBusOptions};
 ///     let quote = bus.action(QUOTE);
 ///     view! {
 ///         <p>{move || bus.state.get().to_string()}</p>
-///         <button on:click=move |_| { quote.dispatch(cart()); }>"Quote"</button>
-///         <p>{move || paid.get().map(|r| r.reference)}</p>
+///         <button on:click=move |_| { quote.dispatch(3); }>"Quote"</button>
+///         <p>{move || paid.get()}</p>
 ///         <iframe node_ref=frame src="https://pay.example/checkout"></iframe>
 ///     }
 /// }
@@ -68,13 +71,18 @@ pub fn use_iframe_bus(frame: NodeRef<Iframe>, options: impl Into<UseBusOptions>)
 /// side), like [`bus_web::connect_parent`]. Connects on mount, closes on
 /// cleanup.
 ///
-/// ```ignore
+/// ```no_run
 /// use bus_leptos::use_parent_bus;
+/// use leptos::prelude::*;
+/// # use bus_web::{Method, Topic};
+/// # const QUOTE: Method<u32, u64> = Method::new("checkout.quote");
+/// # const PAID: Topic<String> = Topic::new("checkout.paid");
 ///
 /// #[component]
 /// fn Widget() -> impl IntoView {
-///     let bus = use_parent_bus(bus_web::Options::new(bus_web::allowlist!["https://shop.example"]));
-///     bus.serve(QUOTE, |cart: Cart| async move { Ok(price(&cart)) });
+///     let allow = bus_web::allowlist!["https://shop.example"];
+///     let bus = use_parent_bus(bus_web::Options::new(allow));
+///     bus.serve(QUOTE, |items: u32| async move { Ok(250 * u64::from(items)) });
 ///     view! { <p>{move || bus.state.get().to_string()}</p> }
 /// }
 /// ```
@@ -85,13 +93,22 @@ pub fn use_parent_bus(options: impl Into<UseBusOptions>) -> Bus {
 /// Connects from inside a popup to the window that opened it, like
 /// [`bus_web::connect_opener`]. Connects on mount, closes on cleanup.
 ///
-/// ```ignore
+/// ```no_run
 /// use bus_leptos::use_opener_bus;
+/// use leptos::prelude::*;
+/// # use bus_web::{Method, Topic};
+/// # const QUOTE: Method<u32, u64> = Method::new("checkout.quote");
+/// # const PAID: Topic<String> = Topic::new("checkout.paid");
 ///
 /// #[component]
 /// fn PopupCheckout() -> impl IntoView {
-///     let bus = use_opener_bus(bus_web::Options::new(bus_web::allowlist!["https://shop.example"]));
-///     let pay = move |_| { let _ = bus.emit(&PAID, &receipt()); };
+///     let allow = bus_web::allowlist!["https://shop.example"];
+///     let bus = use_opener_bus(bus_web::Options::new(allow));
+///     let pay = move |_| {
+///         if let Err(e) = bus.emit(&PAID, &"PW-000042".to_owned()) {
+///             leptos::logging::warn!("not sent: {e}");
+///         }
+///     };
 ///     view! { <button on:click=pay>"Pay"</button> }
 /// }
 /// ```
@@ -133,16 +150,17 @@ fn connect_on_mount(options: UseBusOptions, side: Side) -> Bus {
 /// no longer than the component: cleanup closes the connection and the
 /// popup window. It derefs to its [`Bus`].
 ///
-/// ```ignore
+/// ```no_run
 /// use bus_leptos::use_popup_bus;
+/// use leptos::prelude::*;
 ///
 /// #[component]
 /// fn PopupButton() -> impl IntoView {
-///     let popup = use_popup_bus(bus_web::Options::new(bus_web::allowlist!["https://pay.example"]));
+///     let allow = bus_web::allowlist!["https://pay.example"];
+///     let popup = use_popup_bus(bus_web::Options::new(allow));
 ///     let open = move |_| {
-///         if let Err(e) = popup.open("https://pay.example/checkout", "popup,width=480,height=640") {
-///             log(e.to_string());
-///         }
+///         // The error also shows in `popup.state`.
+///         let _ = popup.open("https://pay.example/checkout", "popup,width=480,height=640");
 ///     };
 ///     view! {
 ///         <button on:click=open>"Pay in a popup"</button>
@@ -217,7 +235,8 @@ impl PopupBus {
     }
 }
 
-/// Makes a [`PopupBus`]: nothing opens until [`PopupBus::open`].
+/// Makes a [`PopupBus`] (see it for an example): nothing opens until
+/// [`PopupBus::open`].
 pub fn use_popup_bus(options: impl Into<UseBusOptions>) -> PopupBus {
     let options = options.into();
     let bus = Bus::new(&options);

@@ -26,23 +26,33 @@
 //!   nothing, and the state stays [`bus_web::State::Idle`] — the same state
 //!   the client starts in, so hydration matches.
 //!
-//! ```ignore
+//! ```no_run
 //! use bus_leptos::{use_iframe_bus, use_topic};
+//! use bus_web::{Method, Topic};
 //! use leptos::{html::Iframe, prelude::*};
+//!
+//! // The contract, shared with the widget (usually its own crate).
+//! const QUOTE: Method<u32, u64> = Method::new("checkout.quote");
+//! const PAID: Topic<String> = Topic::new("checkout.paid");
 //!
 //! #[component]
 //! fn Shop() -> impl IntoView {
 //!     let frame = NodeRef::<Iframe>::new();
-//!     let bus = use_iframe_bus(frame, bus_web::Options::new(bus_web::allowlist!["https://pay.example"]));
+//!     let allow = bus_web::allowlist!["https://pay.example"];
+//!     let bus = use_iframe_bus(frame, bus_web::Options::new(allow));
 //!     let paid = use_topic(bus, PAID);
 //!     let quote = bus.action(QUOTE);
 //!     view! {
 //!         <span>{move || bus.state.get().to_string()}</span>
-//!         <button on:click=move |_| { quote.dispatch(cart()); } disabled=move || quote.pending().get()>
+//!         <button on:click=move |_| { quote.dispatch(3); } disabled=move || quote.pending().get()>
 //!             "Get a quote"
 //!         </button>
-//!         <output>{move || quote.value().get().map(|r| format!("{r:?}"))}</output>
-//!         <output>{move || paid.get().map(|receipt| receipt.reference)}</output>
+//!         <output>{move || match quote.value().get() {
+//!             Some(Ok(cents)) => format!("{cents} cents"),
+//!             Some(Err(e)) => format!("failed: {e}"),
+//!             None => String::new(),
+//!         }}</output>
+//!         <output>{move || paid.get().map(|reference| format!("paid: {reference}"))}</output>
 //!         <iframe node_ref=frame src="https://pay.example/checkout"></iframe>
 //!     }
 //! }

@@ -12,9 +12,14 @@ use crate::Bus;
 /// the component that called it is cleaned up (which may be before the
 /// bus's own component is).
 ///
-/// ```ignore
+/// ```no_run
+/// # use bus_leptos::use_topic;
+/// # use leptos::prelude::*;
+/// # const PAID: bus_web::Topic<String> = bus_web::Topic::new("checkout.paid");
+/// # fn receipt(bus: bus_leptos::Bus) -> impl IntoView {
 /// let paid = use_topic(bus, PAID);
-/// view! { <p>{move || paid.get().map(|r| format!("Paid: {}", r.reference))}</p> }
+/// view! { <p>{move || paid.get().map(|reference| format!("Paid: {reference}"))}</p> }
+/// # }
 /// ```
 pub fn use_topic<T>(bus: Bus, topic: Topic<T>) -> Signal<Option<T>>
 where
