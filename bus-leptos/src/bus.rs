@@ -358,6 +358,9 @@ mod browser {
             let mut rejections = conn.rejections();
             spawn_local(async move {
                 while let Some(rejection) = rejections.next().await {
+                    if !current() {
+                        continue;
+                    }
                     let keep = bus.writers.keep;
                     bus.writers.rejections.try_update(|list| {
                         list.insert(0, rejection);
