@@ -28,7 +28,8 @@ mod app {
 
     thread_local! {
         /// The buses, for the test API.
-        static FRAME: Cell<Option<Bus>> = const { Cell::new(None) };
+        /// The checkout's bus while it is mounted (`Shop`'s signal).
+        static FRAME: Cell<Option<RwSignal<Option<Bus>>>> = const { Cell::new(None) };
         static POPUP: Cell<Option<PopupBus>> = const { Cell::new(None) };
     }
 
@@ -104,11 +105,7 @@ mod app {
         let bus = use_iframe_bus(frame, options);
         serve(bus, view, Some(height), result);
         mounted.set(Some(bus));
-        FRAME.set(Some(bus));
-        on_cleanup(move || {
-            mounted.set(None);
-            FRAME.set(None);
-        });
+        on_cleanup(move || mounted.set(None));
         #[cfg(feature = "test-hooks")]
         test_api::record_states(bus);
         let child_url = meta("bus-child-url").unwrap_or_default();
@@ -138,6 +135,7 @@ mod app {
         let popup = use_popup_bus(options.clone());
         serve(*popup, view, None, result);
         POPUP.set(Some(popup));
+        FRAME.set(Some(frame_bus));
 
         let call_child = move |_| {
             let Some(bus) = frame_bus.get_untracked() else {
@@ -225,17 +223,21 @@ mod app {
             CONFIRM, Cart, CartLine, CartProblem, ECHO_BYTES, QUOTE, price, sample_cart,
         };
         use futures_channel::oneshot;
-        use leptos::prelude::Get;
+        use leptos::prelude::{Get, GetUntracked};
         use wasm_bindgen::prelude::*;
 
         thread_local! {
             static STATES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
         }
 
+        fn frame_bus() -> Option<Bus> {
+            super::FRAME.get().and_then(|s| s.get_untracked())
+        }
+
         fn target(which: &str) -> Result<Connection, String> {
             let conn = match which {
                 "popup" => super::POPUP.get().and_then(|p| p.connection()),
-                _ => super::FRAME.get().and_then(|b| b.connection()),
+                _ => frame_bus().and_then(|b| b.connection()),
             };
             conn.ok_or_else(|| format!("no {which} connection"))
         }
@@ -265,7 +267,7 @@ mod app {
         /// Closes the frame bus through its handle (the component stays).
         #[wasm_bindgen]
         pub fn test_close_frame() -> bool {
-            super::FRAME.get().map(|b| b.close()).is_some()
+            frame_bus().map(|b| b.close()).is_some()
         }
 
         /// bus-web's live listeners, timers and connections on this page,
