@@ -92,4 +92,45 @@ mod exports {
         let back = conn()?.call(&BYTES, &Bytes(data)).await.map_err(err)?;
         Ok(back.into_vec())
     }
+
+    // What a round trip's parts cost in this page, for the report's cost
+    // breakdown: each runs `n` times and returns nothing useful.
+
+    /// An async export that is ready at once: awaiting it from JavaScript is
+    /// the promise bridge (`future_to_promise` and back) alone.
+    #[wasm_bindgen]
+    pub async fn cost_ready() -> Result<(), JsValue> {
+        Ok(())
+    }
+
+    /// An async export that awaits one microtask first, as a call waits for
+    /// the coalescing flush.
+    #[wasm_bindgen]
+    pub async fn cost_one_microtask() -> Result<(), JsValue> {
+        let tick = js_sys::Promise::resolve(&JsValue::NULL);
+        wasm_bindgen_futures::JsFuture::from(tick).await.map(drop)
+    }
+
+    /// Copies a 40-byte frame out of wasm into a `Uint8Array`, `n` times, as
+    /// bus-web's transport does for each frame it posts.
+    #[wasm_bindgen]
+    pub fn cost_frame_out(n: u32) -> u32 {
+        let frame = [7u8; 40];
+        (0..n)
+            .map(|_| js_sys::Uint8Array::from(&frame[..]).length())
+            .sum()
+    }
+
+    /// Reads a received frame into wasm, `n` times, as bus-web does: its
+    /// header first, then all of it.
+    #[wasm_bindgen]
+    pub fn cost_frame_in(frame: js_sys::Uint8Array, n: u32) -> u32 {
+        let mut sum = 0;
+        for _ in 0..n {
+            let mut header = [0u8; 22];
+            frame.subarray(0, 22).copy_to(&mut header);
+            sum += frame.to_vec().len() as u32 + u32::from(header[0]);
+        }
+        sum
+    }
 }

@@ -100,6 +100,24 @@ async function setup() {
     const call = correlated((m, t) => ch.port1.postMessage(m, t), ch.port1);
     c["raw-port"] = { call: (name, p) => call(p, name === "64KiB-transfer") };
   }
+  const fpb = await frame("raw-port");
+  {
+    // The floor for any protocol that frames its messages as bytes: the raw
+    // port echoing a 40-byte Uint8Array, cloned, as the bus posts a small
+    // call. Only for the small payload.
+    const ch = new MessageChannel();
+    fpb.contentWindow.postMessage({ hello: true }, CHILD, [ch.port2]);
+    const waiting = [];
+    ch.port1.onmessage = (m) => waiting.shift()(m.data);
+    const bytes = new Uint8Array(40).fill(7);
+    c["raw-port-bytes"] = {
+      only: "small",
+      call: () => new Promise((resolve) => {
+        waiting.push(resolve);
+        ch.port1.postMessage(bytes.slice());
+      }),
+    };
+  }
   const fb = await frame("bus");
   probe.frame = fb;
   await initBus({ module_or_path: "/wasm/bench-app_bg.wasm" });
@@ -157,23 +175,54 @@ async function inFlight(c, name, total, window) {
   return total / ((performance.now() - t0) / 1000);
 }
 
+// What the parts of a bus round trip cost in this page, each timed over many
+// runs (µs each): the promise bridge of an async export, one more microtask
+// (the coalescing flush), and a 40-byte frame's copy out of and into wasm.
+async function costs() {
+  const N = 20000;
+  const per = (t0) => ((performance.now() - t0) / N) * 1000;
+  let t0 = performance.now();
+  for (let i = 0; i < N; i++) await Promise.resolve();
+  const jsAwait = per(t0);
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) await bus.cost_ready();
+  const bridge = per(t0);
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) await bus.cost_one_microtask();
+  const microtask = per(t0) - bridge;
+  t0 = performance.now();
+  bus.cost_frame_out(N);
+  const frameOut = per(t0);
+  t0 = performance.now();
+  bus.cost_frame_in(new Uint8Array(40).fill(7), N);
+  const frameIn = per(t0);
+  return {
+    promise_bridge_us: bridge - jsAwait,
+    microtask_us: microtask,
+    frame_out_us: frameOut,
+    frame_in_us: frameIn,
+  };
+}
+
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
 window.runBench = async () => {
   const contenders = await setup();
   const names = Object.keys(contenders);
+  const runs = (payload) => names.filter((n) => !contenders[n].only || contenders[n].only === payload);
   const results = [];
   const only = q.get("only");
   for (const payload of only ? only.split(",") : Object.keys(payloads)) {
     const big = payload === "1MiB";
     const perBatch = big ? Math.max(10, BATCH / 10) : BATCH;
-    const samples = Object.fromEntries(names.map((n) => [n, []]));
-    for (const n of names) await batch(contenders[n], payload, perBatch); // warm up
+    const here = runs(payload);
+    const samples = Object.fromEntries(here.map((n) => [n, []]));
+    for (const n of here) await batch(contenders[n], payload, perBatch); // warm up
     for (let b = 0; b < BATCHES; b++) {
-      for (const n of names) samples[n].push(await batch(contenders[n], payload, perBatch));
+      for (const n of here) samples[n].push(await batch(contenders[n], payload, perBatch));
     }
     if (payload === "small") probe.child = await childProbe(probe.frame);
-    for (const n of names) {
+    for (const n of here) {
       const mean = samples[n].reduce((a, x) => a + x, 0) / samples[n].length;
       const total = big ? 100 : payload.startsWith("64KiB") ? 1000 : 3000;
       results.push({
@@ -199,6 +248,6 @@ window.runBench = async () => {
     child_frame_to_reply_us: us(child.toReply || 0, child.frames),
     child_in_onmessage_us: us(child.inHandler || 0, child.frames),
   };
-  return { results, latency_breakdown: breakdown, user_agent: navigator.userAgent, date: new Date().toISOString() };
+  return { results, latency_breakdown: breakdown, costs: await costs(), user_agent: navigator.userAgent, date: new Date().toISOString() };
 };
 window.benchReady = true;

@@ -43,7 +43,7 @@ pub(crate) fn js_error_message(e: &wasm_bindgen::JsValue) -> String {
 pub struct Stray {
     /// Frames in this bus's format (forgeries, or another bus's traffic).
     pub bus_frames: u64,
-    /// Other messages (other libraries, not `ArrayBuffer`s).
+    /// Other messages (other libraries, not `Uint8Array`s).
     pub foreign: u64,
 }
 

@@ -14,7 +14,6 @@ use bus_core::{
     Route, SourceId, State, method_not_found,
 };
 use futures_channel::oneshot;
-use js_sys::ArrayBuffer;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, Performance, Window};
@@ -311,7 +310,7 @@ fn receive_window(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
             return;
         };
         let data = event.data();
-        let Some(buffer) = data.dyn_ref::<ArrayBuffer>() else {
+        let Some(frame) = JsFrame::of(&data) else {
             inner.engine.record_foreign();
             close_ports(&ports);
             return;
@@ -324,7 +323,7 @@ fn receive_window(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
             source: SourceId::PEER,
             with_port: ports.length() > 0,
         };
-        let received = inner.engine.handle_frame(now, channel, &JsFrame(buffer));
+        let received = inner.engine.handle_frame(now, channel, &frame);
         if received.adopt_port {
             inner.transport.adopt_port(&ports);
         } else {
@@ -340,15 +339,13 @@ fn receive_port(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
             return;
         };
         let data = event.data();
-        let Some(buffer) = data.dyn_ref::<ArrayBuffer>() else {
+        let Some(frame) = JsFrame::of(&data) else {
             inner.engine.record_foreign();
             return;
         };
         inner.traffic.port_in += 1;
         let now = inner.now();
-        let _ = inner
-            .engine
-            .handle_frame(now, Channel::Port, &JsFrame(buffer));
+        let _ = inner.engine.handle_frame(now, Channel::Port, &frame);
     }
     drive(rc);
 }

@@ -1,13 +1,23 @@
-//! A received `ArrayBuffer`, read lazily: the engine sees its length and
-//! header first, and the bytes are copied into wasm only once it asks.
+//! A received frame, read lazily: the engine sees its length and header
+//! first, and the bytes are copied into wasm only once it asks.
+//!
+//! A frame travels as one `Uint8Array`; any other message is not a frame.
 
 use std::borrow::Cow;
 
 use bus_core::FrameSource;
 use bus_core::envelope::HEADER_LEN;
-use js_sys::{ArrayBuffer, Uint8Array};
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, JsValue};
 
-pub(crate) struct JsFrame<'a>(pub(crate) &'a ArrayBuffer);
+pub(crate) struct JsFrame<'a>(&'a Uint8Array);
+
+impl<'a> JsFrame<'a> {
+    /// The frame in a message's `data`, if it is one.
+    pub(crate) fn of(data: &'a JsValue) -> Option<JsFrame<'a>> {
+        data.dyn_ref::<Uint8Array>().map(JsFrame)
+    }
+}
 
 impl FrameSource for JsFrame<'_> {
     fn len(&self) -> usize {
@@ -19,12 +29,11 @@ impl FrameSource for JsFrame<'_> {
             return None;
         }
         let mut header = [0u8; HEADER_LEN];
-        Uint8Array::new_with_byte_offset_and_length(self.0, 0, HEADER_LEN as u32)
-            .copy_to(&mut header);
+        self.0.subarray(0, HEADER_LEN as u32).copy_to(&mut header);
         Some(header)
     }
 
     fn bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(Uint8Array::new(self.0).to_vec())
+        Cow::Owned(self.0.to_vec())
     }
 }

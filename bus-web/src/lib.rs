@@ -13,7 +13,7 @@
 //! - The handshake goes over the window with concrete targetOrigins; then all
 //!   traffic moves to a private, transferred `MessagePort`, which is kept only
 //!   when the engine accepts the frame it came with. Frames travel as
-//!   transferred `ArrayBuffer`s, never cloned, and a received one is copied
+//!   `Uint8Array`s (cloned up to 4 KiB, transferred above), and a received one is copied
 //!   into wasm only after its sender, size and origin passed the engine's
 //!   checks. A message from a window that is no connection's peer is counted
 //!   once per page after reading at most its 22-byte header

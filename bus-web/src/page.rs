@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use bus_core::envelope::has_namespace;
 use bus_core::{FrameSource, RejectReason, Rejection};
-use js_sys::{ArrayBuffer, Object};
+use js_sys::Object;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, Window};
@@ -112,9 +112,8 @@ fn on_message(event: MessageEvent) {
     });
     if receivers.is_empty() {
         let data = event.data();
-        let ours = data
-            .dyn_ref::<ArrayBuffer>()
-            .and_then(|b| JsFrame(b).header())
+        let ours = JsFrame::of(&data)
+            .and_then(|f| f.header())
             .is_some_and(|h| has_namespace(&h));
         diagnostics::count_stray(ours.then(|| Rejection {
             reason: RejectReason::WrongSource,

@@ -361,7 +361,7 @@ async fn stray_four_mebibyte_frames_are_counted_without_being_copied() {
         bytes.set(&js_sys::Uint8Array::from(&b"wbus"[..]), 0);
         let buffer = bytes.buffer();
         window()
-            .post_message_with_transfer(&buffer, &origin(), &js_sys::Array::of1(&buffer))
+            .post_message_with_transfer(&bytes, &origin(), &js_sys::Array::of1(&buffer))
             .unwrap();
     }
     assert!(

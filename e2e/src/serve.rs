@@ -241,7 +241,7 @@ ol { margin: 0 24px; font-family: ui-monospace, monospace; font-size: 13px; }
 const NS = [0x77, 0x62, 0x75, 0x73]; // "wbus"
 const utf8 = (s) => Array.from(new TextEncoder().encode(s));
 const rand16 = () => Array.from(crypto.getRandomValues(new Uint8Array(16)));
-const frame = (session, body) => new Uint8Array([...NS, 1, 0, ...session, ...body]).buffer;
+const frame = (session, body) => new Uint8Array([...NS, 1, 0, ...session, ...body]);
 const guessed = new Array(16).fill(7);
 const attacks = [
   ["forged hello: take over the session", () => frame(new Array(16).fill(0), [1, 1, 1, ...rand16(), 0x80, 0x80, 0x40])],
@@ -287,8 +287,8 @@ function attack() {
     const target = get();
     if (!target || target.closed) continue;
     for (const [, make] of attacks) {
-      const buf = make();
-      target.postMessage(buf, "*", [buf]);
+      const bytes = make();
+      target.postMessage(bytes, "*", [bytes.buffer]);
       sent++;
     }
   }
@@ -313,8 +313,8 @@ const n = Number(new URLSearchParams(location.search).get("n") || 10000);
 const junk = new Uint8Array([0x77, 0x62, 0x75, 0x73, 1, 0, ...new Array(16).fill(3), 0xff, 0xff]);
 for (let i = 0; i < n; i++) {
   if (i % 2 === 0) {
-    const buf = junk.slice().buffer;
-    parent.postMessage(buf, "*", [buf]);
+    const bytes = junk.slice();
+    parent.postMessage(bytes, "*", [bytes.buffer]);
   } else {
     parent.postMessage({ type: "penpal", id: i, payload: "x".repeat(i % 64) }, "*");
   }
@@ -332,7 +332,7 @@ window.__got = 0;
 window.addEventListener("message", () => { window.__got++; });
 const knock = new Uint8Array([0x77, 0x62, 0x75, 0x73, 1, 0, ...new Array(16).fill(0), 0, 1, 1]);
 for (let i = 0; i < 3; i++) {
-  const buf = knock.slice().buffer;
-  parent.postMessage(buf, "*", [buf]);
+  const bytes = knock.slice();
+  parent.postMessage(bytes, "*", [bytes.buffer]);
 }
 </script>"#;

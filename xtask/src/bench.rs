@@ -13,7 +13,14 @@ use serde_json::{Value, json};
 use crate::browsers::{ensure_browser, ensure_playwright_driver};
 use crate::{Result, cargo, ensure_toolchain, root, run};
 
-const CONTENDERS: [&str; 5] = ["raw-window", "raw-port", "bus", "penpal", "comlink"];
+const CONTENDERS: [&str; 6] = [
+    "raw-window",
+    "raw-port",
+    "raw-port-bytes",
+    "bus",
+    "penpal",
+    "comlink",
+];
 /// Rows of the size breakdown in the report.
 const BREAKDOWN_ROWS: usize = 30;
 const PAYLOADS: [&str; 5] = ["small", "1KiB", "64KiB", "64KiB-transfer", "1MiB"];
@@ -198,6 +205,7 @@ fn write_reports(
         },
         "bus_added_gz_bytes": bus_minimal.saturating_sub(baseline),
         "latency_breakdown_us": run.report["latency_breakdown"],
+        "costs_us": run.report["costs"],
         "size_breakdown": breakdown
             .iter()
             .take(BREAKDOWN_ROWS)
@@ -257,6 +265,24 @@ fn write_reports(
         f("child_frame_to_reply_us"),
         f("child_in_onmessage_us"),
         f("parent_receive_us"),
+    );
+    let c = &run.report["costs"];
+    let cost = |key: &str| {
+        c[key]
+            .as_f64()
+            .map_or("–".to_owned(), |v| format!("{v:.2}"))
+    };
+    md += &format!(
+        "\nWhat the parts cost, timed in the bench page over 20,000 runs each (µs): the promise \
+         bridge (awaiting an async wasm export that is ready at once, less awaiting a resolved JS \
+         promise) {}; one more microtask inside it (a call waits one for the coalescing flush) {}; \
+         copying a 40-byte frame out of wasm into a `Uint8Array` {}; reading one into wasm \
+         (header, then all) {}. `raw-port-bytes` is the floor for a protocol framed as bytes: the \
+         raw port echoing a 40-byte `Uint8Array`, as the bus posts a small call.\n",
+        cost("promise_bridge_us"),
+        cost("microtask_us"),
+        cost("frame_out_us"),
+        cost("frame_in_us"),
     );
 
     // Targets: reported, not asserted.
@@ -356,7 +382,9 @@ fn write_reports(
 
 /// A grouped bar chart of p50 latency relative to the raw port.
 fn svg(results: &[Value]) -> String {
-    let colors = ["#8a94a6", "#2f6fed", "#14804a", "#b27700", "#8a4fd8"];
+    let colors = [
+        "#8a94a6", "#2f6fed", "#8fb0f5", "#14804a", "#b27700", "#8a4fd8",
+    ];
     let (w, row, left) = (760.0, 18.0, 150.0);
     let h = 40.0 + PAYLOADS.len() as f64 * (CONTENDERS.len() as f64 * row + 34.0) + 10.0;
     let max = results
@@ -393,8 +421,8 @@ fn svg(results: &[Value]) -> String {
                     left + ratio * scale + 6.0,
                     y + 13.0,
                 );
+                y += row;
             }
-            y += row;
         }
         y += 16.0;
     }

@@ -48,8 +48,8 @@ async fn widget_stats(t: &Test) -> Result<WidgetStats, Error> {
 const CAPTURE_PORT: &str = "
   const post = MessagePort.prototype.postMessage;
   MessagePort.prototype.postMessage = function (msg, transfer) {
-    if (msg instanceof ArrayBuffer && msg.byteLength >= 22) {
-      window.__evil = { port: this, session: Array.from(new Uint8Array(msg, 6, 16)) };
+    if (msg instanceof Uint8Array && msg.byteLength >= 22) {
+      window.__evil = { port: this, session: Array.from(msg.subarray(6, 22)) };
     }
     return post.call(this, msg, transfer);
   };";
@@ -141,8 +141,8 @@ async fn forge_from_widget(t: &Test, tag: u8, count: u32, channel: &str) -> Resu
           bytes.set(head);
           bytes.fill({tag}, head.length);
           const len = bytes.byteLength;
-          if ({channel:?} === 'port') e.port.postMessage(bytes.buffer, [bytes.buffer]);
-          else parent.postMessage(bytes.buffer, {parent:?}, [bytes.buffer]);
+          if ({channel:?} === 'port') e.port.postMessage(bytes, [bytes.buffer]);
+          else parent.postMessage(bytes, {parent:?}, [bytes.buffer]);
           return len;
         }})()"
     );
@@ -547,7 +547,7 @@ fn one_mebibyte_payload_round_trips_in_transferred_buffers() {
                 .add_init_script(
                     "window.__posted = []; const orig = MessagePort.prototype.postMessage;
                  MessagePort.prototype.postMessage = function (msg, transfer) {
-                   const size = msg instanceof ArrayBuffer ? msg.byteLength : -1;
+                   const size = msg instanceof Uint8Array ? msg.byteLength : -1;
                    const r = orig.call(this, msg, transfer);
                    if (size > 0) window.__posted.push([size, msg.byteLength]);
                    return r;
