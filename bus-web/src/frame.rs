@@ -25,12 +25,10 @@ impl FrameSource for JsFrame<'_> {
     }
 
     fn header(&self) -> Option<[u8; HEADER_LEN]> {
-        if self.len() < HEADER_LEN {
-            return None;
-        }
-        let mut header = [0u8; HEADER_LEN];
-        self.0.subarray(0, HEADER_LEN as u32).copy_to(&mut header);
-        Some(header)
+        // `to_vec` rather than `copy_to`: no length assertion (and its panic
+        // message) in the wasm.
+        let head = self.0.subarray(0, HEADER_LEN as u32).to_vec();
+        head.first_chunk::<HEADER_LEN>().copied()
     }
 
     fn bytes(&self) -> Cow<'_, [u8]> {

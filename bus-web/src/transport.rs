@@ -103,11 +103,10 @@ const TRANSFER_ABOVE: usize = 4096;
 /// two sites in Chromium), and the transfer list to post it with.
 fn frame(bytes: &[u8]) -> (Uint8Array, Array) {
     let view = Uint8Array::from(bytes);
-    let transfer = if bytes.len() > TRANSFER_ABOVE {
-        Array::of1(&view.buffer())
-    } else {
-        Array::new()
-    };
+    let transfer = Array::new();
+    if bytes.len() > TRANSFER_ABOVE {
+        transfer.push(&view.buffer());
+    }
     (view, transfer)
 }
 
