@@ -13,10 +13,10 @@
 //! - The handshake goes over the window with concrete targetOrigins; then all
 //!   traffic moves to a private, transferred `MessagePort`, which is kept only
 //!   when the engine accepts the frame it came with. Frames travel as
-//!   `Uint8Array`s (cloned up to 4 KiB, transferred above), and a received one is copied
-//!   into wasm only after its sender, size and origin passed the engine's
-//!   checks. A message from a window that is no connection's peer is counted
-//!   once per page after reading at most its 22-byte header
+//!   `Uint8Array`s (cloned up to 4 KiB, transferred above), and a received
+//!   one is copied into wasm only after its sender, size and origin passed
+//!   the engine's checks. A message from a window that is no connection's
+//!   peer is counted once per page after reading at most its 22-byte header
 //!   ([`diagnostics::stray`]).
 //! - No `postMessage` with `"*"`, except to a peer whose origin is `"null"`,
 //!   which needs [`Allowlist::allow_opaque_origins`].
