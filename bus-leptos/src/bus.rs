@@ -320,6 +320,17 @@ mod browser {
             self.refresh_stats();
         }
 
+        /// Keeps the popup window this bus talks to, to close it with the
+        /// bus; closes it at once if the bus is gone already.
+        pub(crate) fn keep_popup(&self, popup: web_sys::Window) {
+            let kept = self
+                .shared
+                .try_update_value(|s| s.popup = Some(popup.clone()));
+            if kept.is_none() {
+                let _ = popup.close();
+            }
+        }
+
         /// Closes the connection held now, if any, and the popup it talks to.
         pub(crate) fn detach(&self, reason: &str) {
             let (conn, popup) = self

@@ -258,17 +258,6 @@ mod browser {
 
     use crate::{Bus, UseBusOptions};
 
-    impl Bus {
-        pub(crate) fn keep_popup(&self, popup: web_sys::Window) {
-            let kept = self
-                .shared
-                .try_update_value(|s| s.popup = Some(popup.clone()));
-            if kept.is_none() {
-                let _ = popup.close();
-            }
-        }
-    }
-
     /// Refreshes the stats on a timer, and closes everything when the
     /// component is cleaned up.
     pub(super) fn until_cleanup(bus: Bus, options: &UseBusOptions) {

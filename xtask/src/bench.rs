@@ -170,6 +170,12 @@ fn find<'a>(results: &'a [Value], contender: &str, payload: &str) -> Option<&'a 
         .find(|r| r["contender"] == contender && r["payload"] == payload)
 }
 
+/// A JSON number with `decimals` places, or "–" where there is none.
+fn fixed(v: &Value, decimals: usize) -> String {
+    v.as_f64()
+        .map_or("–".to_owned(), |v| format!("{v:.decimals$}"))
+}
+
 fn num(v: Option<&Value>, key: &str) -> f64 {
     v.and_then(|r| r[key].as_f64()).unwrap_or(f64::NAN)
 }
@@ -248,11 +254,7 @@ fn write_reports(
     }
     md += "\n(The last ratio compares 100-in-flight throughput with the raw port's unbatched rate, as the target does.)\n";
     let b = &run.report["latency_breakdown"];
-    let f = |key: &str| {
-        b[key]
-            .as_f64()
-            .map_or("–".to_owned(), |v| format!("{v:.1}"))
-    };
+    let f = |key: &str| fixed(&b[key], 1);
     md += &format!(
         "\nWhere a small bus call spends its time, mean over {} calls made one at a time (µs): \
          host from the call to its frame leaving {}; frame out to reply in (wire, both browsers' \
@@ -267,11 +269,7 @@ fn write_reports(
         f("parent_receive_us"),
     );
     let c = &run.report["costs"];
-    let cost = |key: &str| {
-        c[key]
-            .as_f64()
-            .map_or("–".to_owned(), |v| format!("{v:.2}"))
-    };
+    let cost = |key: &str| fixed(&c[key], 2);
     md += &format!(
         "\nWhat the parts cost, timed in the bench page over 20,000 runs each (µs): the promise \
          bridge (awaiting an async wasm export that is ready at once, less awaiting a resolved JS \
