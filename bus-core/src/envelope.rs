@@ -200,6 +200,12 @@ pub enum Message {
         /// A human-readable reason.
         reason: String,
     },
+    /// The next message (a call, a successful reply or an event) owns the
+    /// frame's next `count` attachments, in order (see [`crate::attach`]).
+    Attach {
+        /// How many; at least one.
+        count: u32,
+    },
 }
 
 /// The result carried by a reply.

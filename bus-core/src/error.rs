@@ -211,6 +211,9 @@ pub enum CallError {
     },
     /// The request could not be encoded, or the response decoded.
     Codec(CodecError),
+    /// The payload holds more attachments than a frame may carry
+    /// ([`crate::MAX_ATTACHMENTS_PER_FRAME`]).
+    TooManyAttachments(usize),
 }
 
 impl fmt::Display for CallError {
@@ -236,6 +239,11 @@ impl fmt::Display for CallError {
                 "request of {len} bytes exceeds the {max}-byte frame limit; transfer large data separately or raise Limits::max_frame_bytes on both sides"
             ),
             CallError::Codec(e) => e.fmt(f),
+            CallError::TooManyAttachments(n) => write!(
+                f,
+                "{n} attachments in one payload, more than the {} a frame may carry; send them in several calls",
+                crate::attach::MAX_ATTACHMENTS_PER_FRAME
+            ),
         }
     }
 }

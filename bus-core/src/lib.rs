@@ -6,6 +6,7 @@
 //! - [`origin`]: the [`Allowlist`] of origins allowed to talk to us.
 //! - [`envelope`]: the versioned wire format, [`Envelope`].
 //! - [`codec`] and [`version`]: postcard payloads; protocol versions.
+//! - [`attach`]: [`Attachment`]s, buffers that travel beside a frame.
 //! - [`engine`]: the protocol state machine, [`Engine`]: handshake, calls,
 //!   replies, events, deadlines, cancellation, heartbeats, close, limits.
 //! - [`typed`]: [`Method`] and [`Topic`] descriptors and a [`Router`].
@@ -29,6 +30,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod attach;
 pub mod bytes;
 pub mod codec;
 pub mod engine;
@@ -42,11 +44,13 @@ pub mod typed;
 pub mod vec_map;
 pub mod version;
 
+pub use attach::{Attachment, MAX_ATTACHMENTS_PER_FRAME};
 pub use bytes::Bytes;
 pub use codec::CodecError;
 pub use engine::{
     CallId, Channel, Config, ConfigError, Delivery, Engine, FrameSource, Heartbeat, Limits,
     Received, RejectReason, Rejection, RequestId, Role, Route, SourceId, State, Stats, Transmit,
+    WithAttachments,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use entropy::SystemEntropy;

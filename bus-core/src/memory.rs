@@ -31,9 +31,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::attach::{Attachment, decode_parts};
+
+/// An encoded payload and its attachments.
+type Parts = (Vec<u8>, Vec<Attachment>);
 use crate::engine::{
     CallId, Channel, Config, ConfigError, Delivery, Engine, Received, Role, Route, SourceId, State,
-    Transmit,
+    Transmit, WithAttachments,
 };
 use crate::entropy::SystemEntropy;
 use crate::error::CallError;
@@ -252,12 +256,22 @@ impl MemoryPair {
 
     /// Takes the reply to `call` from `side`'s log, if it arrived.
     pub fn reply(&mut self, side: Side, call: CallId) -> Option<Result<Vec<u8>, CallError>> {
+        self.reply_parts(side, call)
+            .map(|result| result.map(|(bytes, _)| bytes))
+    }
+
+    /// [`MemoryPair::reply`] with the reply's attachments.
+    pub fn reply_parts(&mut self, side: Side, call: CallId) -> Option<Result<Parts, CallError>> {
         let log = self.logs.get_mut(side);
         let at = log
             .iter()
             .position(|d| matches!(d, Delivery::Reply { call: c, .. } if *c == call))?;
         match log.remove(at) {
-            Delivery::Reply { result, .. } => Some(result),
+            Delivery::Reply {
+                result,
+                attachments,
+                ..
+            } => Some(result.map(|bytes| (bytes, attachments))),
             _ => None,
         }
     }
@@ -280,8 +294,8 @@ impl MemoryPair {
         let now = self.now;
         let call = self.engine(from).call_method(now, method, request, None)?;
         self.pump();
-        match self.reply(from, call) {
-            Some(Ok(bytes)) => Ok(method.decode_response(&bytes)?),
+        match self.reply_parts(from, call) {
+            Some(Ok((bytes, attachments))) => Ok(decode_parts(&bytes, attachments)?),
             Some(Err(e)) => Err(e),
             None => {
                 self.engine(from).cancel(call);
@@ -312,14 +326,21 @@ impl MemoryPair {
                     source: SourceId::PEER,
                     with_port: t.attach_port,
                 };
-                self.engine(to)
-                    .handle_frame(now, channel, t.bytes.as_slice())
+                let frame = WithAttachments {
+                    frame: t.bytes.as_slice(),
+                    attachments: &t.attachments,
+                };
+                self.engine(to).handle_frame(now, channel, &frame)
             }
             // Nothing arrives on a port the receiver does not hold.
             Route::Port if !*self.ports.get(to) => return,
-            Route::Port => self
-                .engine(to)
-                .handle_frame(now, Channel::Port, t.bytes.as_slice()),
+            Route::Port => {
+                let frame = WithAttachments {
+                    frame: t.bytes.as_slice(),
+                    attachments: &t.attachments,
+                };
+                self.engine(to).handle_frame(now, Channel::Port, &frame)
+            }
         };
         if received.adopt_port {
             *self.ports.get_mut(to) = true;
@@ -339,13 +360,14 @@ impl MemoryPair {
                     id,
                     method,
                     payload,
+                    attachments,
                 } if *self.auto_serve.get(side) => {
                     let router = match side {
                         Side::Host => &mut self.host_router,
                         Side::Guest => &mut self.guest_router,
                     };
-                    let result = router.dispatch(&method, &payload);
-                    self.engine(side).reply(id, result);
+                    let result = router.dispatch_parts(&method, &payload, attachments);
+                    self.engine(side).reply_with(id, result);
                 }
                 other => self.logs.get_mut(side).push(other),
             }

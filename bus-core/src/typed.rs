@@ -31,6 +31,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::attach::{Attachment, decode_parts, encode_parts};
 pub use crate::codec::{CodecError, decode, encode};
 use crate::error::RemoteError;
 
@@ -85,7 +86,16 @@ impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Meth
     /// Decodes a request for a handler; a request that does not decode is the
     /// caller's fault: [`RemoteError::BAD_REQUEST`].
     pub fn accept_request(&self, bytes: &[u8]) -> Result<Req, RemoteError> {
-        self.decode_request(bytes)
+        self.accept_request_parts(bytes, Vec::new())
+    }
+
+    /// [`Method::accept_request`] for a request that came with attachments.
+    pub fn accept_request_parts(
+        &self,
+        bytes: &[u8],
+        attachments: Vec<Attachment>,
+    ) -> Result<Req, RemoteError> {
+        decode_parts(bytes, attachments)
             .map_err(|e| RemoteError::new(RemoteError::BAD_REQUEST, format!("{}: {e}", self.name)))
     }
 
@@ -96,6 +106,15 @@ impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Meth
         result: Result<Resp, RemoteError>,
     ) -> Result<Vec<u8>, RemoteError> {
         self.encode_response(&result?)
+            .map_err(|e| RemoteError::new(RemoteError::INTERNAL, format!("{}: {e}", self.name)))
+    }
+
+    /// [`Method::finish_response`] for a response that may hold attachments.
+    pub fn finish_response_parts(
+        &self,
+        result: Result<Resp, RemoteError>,
+    ) -> Result<(Vec<u8>, Vec<Attachment>), RemoteError> {
+        encode_parts(&result?)
             .map_err(|e| RemoteError::new(RemoteError::INTERNAL, format!("{}: {e}", self.name)))
     }
 }
@@ -169,7 +188,8 @@ impl<T> fmt::Debug for Topic<T> {
     }
 }
 
-type Handler = Box<dyn FnMut(&[u8]) -> Result<Vec<u8>, RemoteError>>;
+type Parts = (Vec<u8>, Vec<Attachment>);
+type Handler = Box<dyn FnMut(&[u8], Vec<Attachment>) -> Result<Parts, RemoteError>>;
 
 /// Synchronous handlers by method name: decodes the request, runs the
 /// handler, encodes the response, and turns every failure into a
@@ -202,9 +222,9 @@ impl Router {
     {
         self.handlers.insert(
             method.name(),
-            Box::new(move |bytes| {
-                let req = method.accept_request(bytes)?;
-                method.finish_response(handler(req))
+            Box::new(move |bytes, attachments| {
+                let req = method.accept_request_parts(bytes, attachments)?;
+                method.finish_response_parts(handler(req))
             }),
         );
         self
@@ -215,10 +235,23 @@ impl Router {
         self.handlers.contains_key(method)
     }
 
-    /// Runs the handler for `method` on an encoded request.
+    /// Runs the handler for `method` on an encoded request. (Attachments in
+    /// the response are dropped: see [`Router::dispatch_parts`].)
     pub fn dispatch(&mut self, method: &str, payload: &[u8]) -> Result<Vec<u8>, RemoteError> {
+        self.dispatch_parts(method, payload, Vec::new())
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// Runs the handler for `method` on an encoded request and its
+    /// attachments; returns the encoded response and its attachments.
+    pub fn dispatch_parts(
+        &mut self,
+        method: &str,
+        payload: &[u8],
+        attachments: Vec<Attachment>,
+    ) -> Result<Parts, RemoteError> {
         match self.handlers.get_mut(method) {
-            Some(h) => h(payload),
+            Some(h) => h(payload, attachments),
             None => Err(method_not_found(method)),
         }
     }

@@ -353,7 +353,7 @@ fn events_flow_both_ways() {
     pair.host.emit_topic(&THEME, &"dark".to_string()).unwrap();
     pair.pump();
     let got = pair.take_deliveries(Side::Host);
-    let Some(Delivery::Event { topic, payload }) = got.first() else {
+    let Some(Delivery::Event { topic, payload, .. }) = got.first() else {
         panic!("{got:?}")
     };
     assert_eq!(
@@ -365,7 +365,8 @@ fn events_flow_both_ways() {
         got,
         vec![Delivery::Event {
             topic: "host.theme".into(),
-            payload: THEME.encode(&"dark".into()).unwrap()
+            payload: THEME.encode(&"dark".into()).unwrap(),
+            attachments: vec![],
         }]
     );
 }

@@ -56,6 +56,7 @@ fn message() -> impl Strategy<Value = Message> {
         Just(Message::Ping),
         Just(Message::Pong),
         ".{0,20}".prop_map(|reason| Message::Close { reason }),
+        any::<u32>().prop_map(|count| Message::Attach { count }),
     ]
 }
 

@@ -8,6 +8,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bus_core::attach::decode_parts;
 use bus_core::{
     CallError, CallId, CloseReason, Method, Rejection, RemoteError, State, Stats, Topic,
 };
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cancellation::Cancellation;
 use crate::driver::{Inner, drive, schedule_drive};
-use crate::handlers::Handler;
+use crate::handlers::{Handler, Parts};
 use crate::streams::{Feed, Stream};
 use crate::transport::Traffic;
 
@@ -161,7 +162,7 @@ impl Connection {
         let outcome = rx.await;
         guard.armed = false;
         match outcome {
-            Ok(Ok(bytes)) => Ok(method.decode_response(&bytes)?),
+            Ok(Ok((bytes, attachments))) => Ok(decode_parts(&bytes, attachments)?),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(CallError::Closed(CloseReason::Local(
                 "connection dropped".into(),
@@ -197,11 +198,11 @@ impl Connection {
         Fut: Future<Output = Result<Resp, RemoteError>> + 'static,
     {
         let handler = Rc::new(handler);
-        let erased: Handler = Rc::new(move |bytes: Vec<u8>, cancel: Cancellation| {
+        let erased: Handler = Rc::new(move |(bytes, attachments), cancel: Cancellation| {
             let handler = handler.clone();
             Box::pin(async move {
-                let request = method.accept_request(&bytes)?;
-                method.finish_response(handler(request, cancel).await)
+                let request = method.accept_request_parts(&bytes, attachments)?;
+                method.finish_response_parts(handler(request, cancel).await)
             })
         });
         self.inner
@@ -296,7 +297,7 @@ impl WeakConnection {
 
 /// The events of one topic, decoded. See [`Connection::events`].
 pub struct Events<T> {
-    raw: Stream<Vec<u8>>,
+    raw: Stream<Parts>,
     topic: Topic<T>,
 }
 
@@ -323,16 +324,21 @@ impl<T: Serialize + DeserializeOwned> Events<T> {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
             match futures_core::Stream::poll_next(Pin::new(&mut self.raw), cx) {
-                Poll::Ready(Some(bytes)) => match self.topic.decode(&bytes) {
-                    Ok(value) => return Poll::Ready(Some(value)),
-                    Err(e) => {
-                        let what = format!(
-                            "bus: an event on {} did not decode ({e}); the peer sends another type",
-                            self.topic.name()
-                        );
-                        crate::diagnostics::console_error(&what, &wasm_bindgen::JsValue::UNDEFINED);
+                Poll::Ready(Some((bytes, attachments))) => {
+                    match decode_parts(&bytes, attachments) {
+                        Ok(value) => return Poll::Ready(Some(value)),
+                        Err(e) => {
+                            let what = format!(
+                                "bus: an event on {} did not decode ({e}); the peer sends another type",
+                                self.topic.name()
+                            );
+                            crate::diagnostics::console_error(
+                                &what,
+                                &wasm_bindgen::JsValue::UNDEFINED,
+                            );
+                        }
                     }
-                },
+                }
                 other => return other.map(|_| None),
             }
         }

@@ -20,7 +20,7 @@ use web_sys::{MessageEvent, Performance, Window};
 
 use crate::diagnostics;
 use crate::frame::JsFrame;
-use crate::handlers::Handlers;
+use crate::handlers::{Handlers, Parts};
 use crate::page;
 use crate::streams::Feed;
 use crate::transport::{PeerKind, Traffic, Transport, WindowTransport, close_ports};
@@ -41,10 +41,10 @@ pub(crate) struct Inner {
     flush_fn: Closure<dyn FnMut(JsValue)>,
     flush_scheduled: bool,
     pub(crate) handlers: Handlers,
-    pub(crate) events: VecMap<String, Feed<Vec<u8>>>,
+    pub(crate) events: VecMap<String, Feed<Parts>>,
     pub(crate) states: Feed<State>,
     pub(crate) rejections: Feed<Rejection>,
-    pub(crate) calls: VecMap<CallId, oneshot::Sender<Result<Vec<u8>, CallError>>>,
+    pub(crate) calls: VecMap<CallId, oneshot::Sender<Result<Parts, CallError>>>,
     pub(crate) waiters: Vec<oneshot::Sender<Result<(), CloseReason>>>,
     pub(crate) traffic: Traffic,
     torn_down: bool,
@@ -228,7 +228,8 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
             id,
             method,
             payload,
-        } => match inner.handlers.start(id, &method, payload) {
+            attachments,
+        } => match inner.handlers.start(id, &method, (payload, attachments)) {
             None => {
                 inner.engine.reply(id, Err(method_not_found(&method)));
             }
@@ -252,14 +253,22 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
                 });
             }
         },
-        Delivery::Reply { call, result } => {
+        Delivery::Reply {
+            call,
+            result,
+            attachments,
+        } => {
             if let Some(tx) = inner.calls.remove(&call) {
-                let _ = tx.send(result);
+                let _ = tx.send(result.map(|bytes| (bytes, attachments)));
             }
         }
-        Delivery::Event { topic, payload } => {
+        Delivery::Event {
+            topic,
+            payload,
+            attachments,
+        } => {
             if let Some(feed) = inner.events.get(&topic) {
-                feed.send(&payload);
+                feed.send(&(payload, attachments));
             }
         }
         Delivery::Cancelled(id) => inner.handlers.cancel(id),
@@ -274,12 +283,12 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
 fn finish_request(
     rc: &Rc<RefCell<Inner>>,
     id: RequestId,
-    result: Option<Result<Vec<u8>, RemoteError>>,
+    result: Option<Result<Parts, RemoteError>>,
 ) {
     if let Ok(mut inner) = rc.try_borrow_mut() {
         inner.handlers.finished(id);
         if let Some(result) = result {
-            inner.engine.reply(id, result);
+            inner.engine.reply_with(id, result);
         }
     }
 }
@@ -309,8 +318,7 @@ fn receive_window(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
             close_ports(&ports);
             return;
         };
-        let data = event.data();
-        let Some(frame) = JsFrame::of(&data) else {
+        let Some(frame) = JsFrame::of(event.data()) else {
             inner.engine.record_foreign();
             close_ports(&ports);
             return;
@@ -338,8 +346,7 @@ fn receive_port(rc: &Rc<RefCell<Inner>>, event: &MessageEvent) {
         let Ok(mut inner) = rc.try_borrow_mut() else {
             return;
         };
-        let data = event.data();
-        let Some(frame) = JsFrame::of(&data) else {
+        let Some(frame) = JsFrame::of(event.data()) else {
             inner.engine.record_foreign();
             return;
         };

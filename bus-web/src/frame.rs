@@ -1,37 +1,77 @@
 //! A received frame, read lazily: the engine sees its length and header
 //! first, and the bytes are copied into wasm only once it asks.
 //!
-//! A frame travels as one `Uint8Array`; any other message is not a frame.
+//! A frame travels as one `Uint8Array`, or, when it carries attachments
+//! ([`bus_core::attach`]), as an array of `Uint8Array`s: the frame, then its
+//! attachments in order. Any other message is not a frame.
 
 use std::borrow::Cow;
 
-use bus_core::FrameSource;
 use bus_core::envelope::HEADER_LEN;
-use js_sys::Uint8Array;
+use bus_core::{Attachment, FrameSource};
+use js_sys::{Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
-pub(crate) struct JsFrame<'a>(&'a Uint8Array);
+pub(crate) struct JsFrame {
+    frame: Uint8Array,
+    /// The whole message when it carries attachments (they follow the frame).
+    with_attachments: Option<Array>,
+}
 
-impl<'a> JsFrame<'a> {
+impl JsFrame {
     /// The frame in a message's `data`, if it is one.
-    pub(crate) fn of(data: &'a JsValue) -> Option<JsFrame<'a>> {
-        data.dyn_ref::<Uint8Array>().map(JsFrame)
+    pub(crate) fn of(data: JsValue) -> Option<JsFrame> {
+        let parts = match data.dyn_into::<Uint8Array>() {
+            Ok(frame) => {
+                return Some(JsFrame {
+                    frame,
+                    with_attachments: None,
+                });
+            }
+            Err(data) => data.dyn_into::<Array>().ok()?,
+        };
+        let frame = parts.get(0).dyn_into::<Uint8Array>().ok()?;
+        Some(JsFrame {
+            frame,
+            with_attachments: Some(parts),
+        })
     }
 }
 
-impl FrameSource for JsFrame<'_> {
+impl FrameSource for JsFrame {
     fn len(&self) -> usize {
-        self.0.byte_length() as usize
+        self.frame.byte_length() as usize
     }
 
     fn header(&self) -> Option<[u8; HEADER_LEN]> {
         // `to_vec` rather than `copy_to`: no length assertion (and its panic
         // message) in the wasm.
-        let head = self.0.subarray(0, HEADER_LEN as u32).to_vec();
+        let head = self.frame.subarray(0, HEADER_LEN as u32).to_vec();
         head.first_chunk::<HEADER_LEN>().copied()
     }
 
     fn bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.to_vec())
+        Cow::Owned(self.frame.to_vec())
+    }
+
+    fn attachment_count(&self) -> usize {
+        self.with_attachments
+            .as_ref()
+            .map_or(0, |parts| (parts.length() as usize).saturating_sub(1))
+    }
+
+    fn attachments(&self) -> Option<Vec<Attachment>> {
+        let Some(parts) = &self.with_attachments else {
+            return Some(Vec::new());
+        };
+        parts
+            .iter()
+            .skip(1)
+            .map(|part| {
+                let bytes = part.dyn_into::<Uint8Array>().ok()?;
+                let len = bytes.byte_length() as usize;
+                Some(Attachment::new(bytes, len))
+            })
+            .collect()
     }
 }

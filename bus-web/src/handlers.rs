@@ -13,13 +13,15 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bus_core::vec_map::VecMap;
-use bus_core::{RemoteError, RequestId};
+use bus_core::{Attachment, RemoteError, RequestId};
 
 use crate::cancellation::Cancellation;
 use crate::diagnostics;
 
-pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, RemoteError>>>>;
-pub(crate) type Handler = Rc<dyn Fn(Vec<u8>, Cancellation) -> HandlerFuture>;
+/// An encoded payload and the attachments its indexes name.
+pub(crate) type Parts = (Vec<u8>, Vec<Attachment>);
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Parts, RemoteError>>>>;
+pub(crate) type Handler = Rc<dyn Fn(Parts, Cancellation) -> HandlerFuture>;
 
 /// A handler's future that stops (and is dropped) once cancelled.
 struct Abortable {
@@ -28,7 +30,7 @@ struct Abortable {
 }
 
 impl Future for Abortable {
-    type Output = Option<Result<Vec<u8>, RemoteError>>;
+    type Output = Option<Result<Parts, RemoteError>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.cancel.is_cancelled() {
@@ -63,8 +65,8 @@ impl Handlers {
         &mut self,
         id: RequestId,
         method: &str,
-        payload: Vec<u8>,
-    ) -> Option<impl Future<Output = Option<Result<Vec<u8>, RemoteError>>> + use<>> {
+        payload: Parts,
+    ) -> Option<impl Future<Output = Option<Result<Parts, RemoteError>>> + use<>> {
         let handler = self.by_method.get(method)?.clone();
         let cancel = Cancellation::default();
         self.running.insert(id, cancel.clone());

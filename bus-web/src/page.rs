@@ -111,8 +111,7 @@ fn on_message(event: MessageEvent) {
             .collect()
     });
     if receivers.is_empty() {
-        let data = event.data();
-        let ours = JsFrame::of(&data)
+        let ours = JsFrame::of(event.data())
             .and_then(|f| f.header())
             .is_some_and(|h| has_namespace(&h));
         diagnostics::count_stray(ours.then(|| Rejection {

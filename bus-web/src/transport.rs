@@ -100,19 +100,54 @@ const TRANSFER_ABOVE: usize = 4096;
 
 /// Copies a frame out of wasm into a fresh `Uint8Array` (the wire form: a
 /// view posts faster than a bare `ArrayBuffer`, ~10 µs a round trip between
-/// two sites in Chromium), and the transfer list to post it with.
-fn frame(bytes: &[u8]) -> (Uint8Array, Array) {
-    let view = Uint8Array::from(bytes);
+/// two sites in Chromium), and the transfer list to post it with. With
+/// attachments, the message is `[frame, ...attachments]` and every
+/// attachment's buffer is transferred: moved, never copied.
+fn message(t: &Transmit) -> Result<(JsValue, Array), String> {
+    let view = Uint8Array::from(t.bytes.as_slice());
     let transfer = Array::new();
-    if bytes.len() > TRANSFER_ABOVE {
+    if t.bytes.len() > TRANSFER_ABOVE {
         transfer.push(&view.buffer());
     }
-    (view, transfer)
+    if t.attachments.is_empty() {
+        return Ok((view.into(), transfer));
+    }
+    let parts = Array::new();
+    parts.push(&view);
+    for a in &t.attachments {
+        let bytes = a
+            .downcast_ref::<Uint8Array>()
+            .ok_or("an attachment is not a Uint8Array")?;
+        let bytes = movable(bytes);
+        let buffer = bytes.buffer();
+        if !transfer.includes(&buffer, 0) {
+            transfer.push(&buffer);
+        }
+        parts.push(&bytes);
+    }
+    Ok((parts.into(), transfer))
+}
+
+/// `bytes` if it spans its whole `ArrayBuffer`, which can then be
+/// transferred as it is; otherwise a copy that does (transferring the
+/// buffer under a partial view would move bytes that are not the
+/// attachment's, and a `SharedArrayBuffer` cannot be transferred).
+fn movable(bytes: &Uint8Array) -> Uint8Array {
+    let buffer = bytes.buffer();
+    let whole = bytes.byte_offset() == 0
+        && buffer
+            .dyn_ref::<js_sys::ArrayBuffer>()
+            .is_some_and(|b| b.byte_length() == bytes.byte_length());
+    if whole {
+        bytes.clone()
+    } else {
+        bytes.slice(0, bytes.length())
+    }
 }
 
 impl Transport for WindowTransport {
     fn send(&mut self, t: Transmit) -> Result<(), String> {
-        let (frame, transfer) = frame(&t.bytes);
+        let (frame, transfer) = message(&t)?;
         let result = match t.route {
             Route::Port => {
                 let port = self

@@ -437,6 +437,7 @@ impl Engine {
                 route,
                 bytes,
                 attach_port,
+                attachments: Vec::new(),
             });
         }
     }

@@ -54,15 +54,16 @@ use serde::de::DeserializeOwned;
 pub use config::{Config, ConfigError, Heartbeat, Limits, MAX_DURATION};
 pub use types::{
     CallId, Channel, Delivery, FrameSource, Received, RejectReason, Rejection, RequestId, Role,
-    Route, SourceId, State, Stats, Transmit,
+    Route, SourceId, State, Stats, Transmit, WithAttachments,
 };
 
+use crate::attach::{Attachment, MAX_ATTACHMENTS_PER_FRAME, encode_parts};
 use crate::entropy::Entropy;
 use crate::envelope::{Body, DecodeError, Envelope, Message, Outcome, has_namespace};
 use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
 use crate::typed::{Method, Topic};
 use calls::{Pending, Serving};
-use outbox::{Outbox, payload_limit};
+use outbox::{Outbox, attachment_bytes, payload_limit};
 use session::{Phase, Session};
 
 /// Handshake frames are a few dozen bytes. A frame of ours from the peer
@@ -198,20 +199,21 @@ impl Engine {
         };
         let result = self
             .admit(now, channel, frame)
-            .and_then(|envelope| self.dispatch(now, channel, envelope));
+            .and_then(|(envelope, attachments)| self.dispatch(now, channel, envelope, attachments));
         result.unwrap_or_else(|reason| {
             self.reject(reason, origin);
             Received::default()
         })
     }
 
-    /// Checks the sender and the size, then reads and decodes the frame.
+    /// Checks the sender and the size (attachments included), then reads
+    /// and decodes the frame.
     fn admit<F: FrameSource + ?Sized>(
         &mut self,
         now: Duration,
         channel: Channel<'_>,
         frame: &F,
-    ) -> Result<Envelope, RejectReason> {
+    ) -> Result<(Envelope, Vec<Attachment>), RejectReason> {
         match channel {
             Channel::Port if !matches!(self.phase, Phase::Connected(_)) => {
                 return Err(RejectReason::Unexpected("port frame without a session"));
@@ -230,7 +232,20 @@ impl Engine {
         if frame.len() > max {
             return Err(RejectReason::TooLarge { len: frame.len() });
         }
-        decode(&frame.bytes(), max)
+        let attachments = match frame.attachment_count() {
+            0 => Vec::new(),
+            n if n > MAX_ATTACHMENTS_PER_FRAME => {
+                return Err(RejectReason::BadAttachments("more than a frame may carry"));
+            }
+            _ => frame
+                .attachments()
+                .ok_or(RejectReason::BadAttachments("not byte buffers"))?,
+        };
+        let len = frame.len().saturating_add(attachment_bytes(&attachments));
+        if len > max {
+            return Err(RejectReason::TooLarge { len });
+        }
+        Ok((decode(&frame.bytes(), max)?, attachments))
     }
 
     /// Whether this connection handshakes with `origin`: a host that knows
@@ -268,6 +283,7 @@ impl Engine {
         now: Duration,
         channel: Channel<'_>,
         envelope: Envelope,
+        attachments: Vec<Attachment>,
     ) -> Result<Received, RejectReason> {
         let Channel::Window {
             origin, with_port, ..
@@ -275,11 +291,20 @@ impl Engine {
         else {
             return match envelope.body {
                 Body::Messages(messages) => self
-                    .on_messages(now, envelope.session, envelope.version, messages)
+                    .on_messages(
+                        now,
+                        envelope.session,
+                        envelope.version,
+                        messages,
+                        attachments,
+                    )
                     .map(|()| Received::default()),
                 _ => Err(RejectReason::Unexpected("handshake frame on the port")),
             };
         };
+        if !attachments.is_empty() {
+            return Err(RejectReason::BadAttachments("on a window frame"));
+        }
         match envelope.body {
             Body::Knock { .. } => self.on_knock(now, origin)?,
             Body::Hello {
@@ -327,13 +352,27 @@ impl Engine {
         payload: Vec<u8>,
         timeout: Option<Duration>,
     ) -> Result<CallId, CallError> {
+        self.call_with(now, method, payload, Vec::new(), timeout)
+    }
+
+    /// [`Engine::call`] with attachments, which the payload names by index
+    /// (see [`crate::attach`]).
+    pub fn call_with(
+        &mut self,
+        now: Duration,
+        method: &str,
+        payload: Vec<u8>,
+        attachments: Vec<Attachment>,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, CallError> {
         if let Phase::Closed(r) = &self.phase {
             return Err(CallError::Closed(r.clone()));
         }
         if self.pending.len() >= self.config.limits.max_pending_calls {
             return Err(CallError::TooManyPending(self.pending.len()));
         }
-        self.check_size(method.len() + payload.len())?;
+        self.check_attachments(&attachments)?;
+        self.check_size(method.len() + payload.len() + attachment_bytes(&attachments))?;
         self.check_queue()?;
         let id = self.next_call;
         self.next_call += 1;
@@ -341,12 +380,15 @@ impl Engine {
         self.pending
             .insert(id, Some(now.saturating_add(timeout)), timeout);
         let timeout_ms = Some(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
-        self.outbox.push(Message::Call {
-            id,
-            method: method.to_owned(),
-            payload,
-            timeout_ms,
-        });
+        self.outbox.push_with(
+            Message::Call {
+                id,
+                method: method.to_owned(),
+                payload,
+                timeout_ms,
+            },
+            attachments,
+        );
         Ok(CallId(id))
     }
 
@@ -362,8 +404,8 @@ impl Engine {
         Req: Serialize + DeserializeOwned,
         Resp: Serialize + DeserializeOwned,
     {
-        let payload = method.encode_request(request)?;
-        self.call(now, method.name(), payload, timeout)
+        let (payload, attachments) = encode_parts(request)?;
+        self.call_with(now, method.name(), payload, attachments, timeout)
     }
 
     /// Stops waiting for `call`: it gets no [`Delivery::Reply`], and the peer
@@ -379,36 +421,71 @@ impl Engine {
     /// Answers a [`Delivery::Request`]. Returns false (and sends nothing) if
     /// the request was cancelled, expired, or its session has ended.
     pub fn reply(&mut self, request: RequestId, result: Result<Vec<u8>, RemoteError>) -> bool {
+        self.reply_with(request, result.map(|bytes| (bytes, Vec::new())))
+    }
+
+    /// [`Engine::reply`] with attachments, which the response names by
+    /// index (see [`crate::attach`]). A response that cannot be sent (too
+    /// large, too many attachments) becomes an `INTERNAL` error for the
+    /// caller.
+    pub fn reply_with(
+        &mut self,
+        request: RequestId,
+        result: Result<(Vec<u8>, Vec<Attachment>), RemoteError>,
+    ) -> bool {
         if request.epoch != self.epoch || self.serving.remove(request.id).is_none() {
             return false;
         }
-        let size = match &result {
-            Ok(bytes) => bytes.len(),
-            Err(e) => e.message().len() + e.data().map_or(0, <[u8]>::len),
+        let checked = match &result {
+            Ok((bytes, attachments)) => self
+                .check_attachments(attachments)
+                .and_then(|()| self.check_size(bytes.len() + attachment_bytes(attachments))),
+            Err(e) => self.check_size(e.message().len() + e.data().map_or(0, <[u8]>::len)),
         };
-        let outcome = match (self.check_size(size), result) {
-            (Ok(()), Ok(bytes)) => Outcome::Ok(bytes),
-            (Ok(()), Err(e)) => Outcome::Err(e),
-            (Err(e), _) => Outcome::Err(RemoteError::new(RemoteError::INTERNAL, e.to_string())),
+        let (outcome, attachments) = match (checked, result) {
+            (Ok(()), Ok((bytes, attachments))) => (Outcome::Ok(bytes), attachments),
+            (Ok(()), Err(e)) => (Outcome::Err(e), Vec::new()),
+            (Err(e), _) => (
+                Outcome::Err(RemoteError::new(RemoteError::INTERNAL, e.to_string())),
+                Vec::new(),
+            ),
         };
-        self.outbox.push(Message::Reply {
-            id: request.id,
-            outcome,
-        });
+        self.outbox.push_with(
+            Message::Reply {
+                id: request.id,
+                outcome,
+            },
+            attachments,
+        );
         true
     }
 
     /// Emits an event on `topic`.
     pub fn emit(&mut self, topic: &str, payload: Vec<u8>) -> Result<(), CallError> {
+        self.emit_with(topic, payload, Vec::new())
+    }
+
+    /// [`Engine::emit`] with attachments, which the payload names by index
+    /// (see [`crate::attach`]).
+    pub fn emit_with(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+        attachments: Vec<Attachment>,
+    ) -> Result<(), CallError> {
         if let Phase::Closed(r) = &self.phase {
             return Err(CallError::Closed(r.clone()));
         }
-        self.check_size(topic.len() + payload.len())?;
+        self.check_attachments(&attachments)?;
+        self.check_size(topic.len() + payload.len() + attachment_bytes(&attachments))?;
         self.check_queue()?;
-        self.outbox.push(Message::Event {
-            topic: topic.to_owned(),
-            payload,
-        });
+        self.outbox.push_with(
+            Message::Event {
+                topic: topic.to_owned(),
+                payload,
+            },
+            attachments,
+        );
         Ok(())
     }
 
@@ -418,8 +495,8 @@ impl Engine {
         topic: &Topic<T>,
         payload: &T,
     ) -> Result<(), CallError> {
-        let bytes = topic.encode(payload)?;
-        self.emit(topic.name(), bytes)
+        let (bytes, attachments) = encode_parts(payload)?;
+        self.emit_with(topic.name(), bytes, attachments)
     }
 
     /// Closes the connection for good, telling the peer.
@@ -475,6 +552,7 @@ impl Engine {
             self.deliver(Delivery::Reply {
                 call: CallId(id),
                 result: Err(CallError::Timeout(timeout)),
+                attachments: Vec::new(),
             });
         }
         while let Some((id, ())) = self.serving.pop_expired(now) {
@@ -522,11 +600,12 @@ impl Engine {
         let max = session
             .peer_max_frame
             .min(self.config.limits.max_frame_bytes);
-        let bytes = self.outbox.next_frame(session.version, session.id, max)?;
+        let (bytes, attachments) = self.outbox.next_frame(session.version, session.id, max)?;
         Some(Transmit {
             route: Route::Port,
             bytes,
             attach_port: false,
+            attachments,
         })
     }
 
@@ -580,6 +659,13 @@ impl Engine {
         let limit = payload_limit(peer);
         if len > limit {
             return Err(CallError::PayloadTooLarge { len, max: limit });
+        }
+        Ok(())
+    }
+
+    fn check_attachments(&self, attachments: &[Attachment]) -> Result<(), CallError> {
+        if attachments.len() > MAX_ATTACHMENTS_PER_FRAME {
+            return Err(CallError::TooManyAttachments(attachments.len()));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! answer to the peer is dropped past it (and counted), and heartbeat
 //! answers collapse into one, however many pings a frame carried.
 
+use crate::attach::{Attachment, MAX_ATTACHMENTS_PER_FRAME};
 use crate::envelope::{HEADER_LEN, MAX_MESSAGES_PER_FRAME, Message, Outcome, SessionId};
 
 /// What a `Messages` body adds around its messages: the body tag (1 byte)
@@ -39,14 +40,46 @@ fn message_size(m: &Message) -> usize {
             } => e.message().len() + e.data().map_or(0, <[u8]>::len),
             Message::Event { topic, payload } => topic.len() + payload.len(),
             Message::Close { reason } => reason.len(),
-            Message::Cancel { .. } | Message::Ping | Message::Pong => 0,
+            Message::Cancel { .. } | Message::Ping | Message::Pong | Message::Attach { .. } => 0,
         }
+}
+
+/// A queued message with its attachments, and the `Attach` that announces
+/// them when there are any.
+#[derive(Debug)]
+struct Queued {
+    attach: Option<Message>,
+    message: Message,
+    attachments: Vec<Attachment>,
+}
+
+impl Queued {
+    /// What it adds to a frame: messages, an upper bound of bytes (its
+    /// attachments' included), attachments.
+    fn cost(&self) -> (usize, usize, usize) {
+        let bytes: usize = self.attachments.iter().map(Attachment::len).sum();
+        let extra = usize::from(self.attach.is_some());
+        (
+            1 + extra,
+            message_size(&self.message) + extra * MESSAGE_OVERHEAD + bytes,
+            self.attachments.len(),
+        )
+    }
+
+    fn messages(&self) -> impl Iterator<Item = &Message> {
+        self.attach.iter().chain(std::iter::once(&self.message))
+    }
+}
+
+/// The attachments' total length, for the frame-size check.
+pub(super) fn attachment_bytes(attachments: &[Attachment]) -> usize {
+    attachments.iter().map(Attachment::len).sum()
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
     /// Oldest first. (A `Vec`: frames take from the front in bulk.)
-    queue: Vec<Message>,
+    queue: Vec<Queued>,
     /// One `Ping` owed, however many were asked for.
     ping: bool,
     /// One `Pong` owed, however many pings arrived.
@@ -63,7 +96,21 @@ impl Outbox {
     }
 
     pub(super) fn push(&mut self, message: Message) {
-        self.queue.push(message);
+        self.push_with(message, Vec::new());
+    }
+
+    /// Queues `message` with its attachments (at most
+    /// [`MAX_ATTACHMENTS_PER_FRAME`]: the engine checks before).
+    pub(super) fn push_with(&mut self, message: Message, attachments: Vec<Attachment>) {
+        let attach = u32::try_from(attachments.len())
+            .ok()
+            .filter(|&n| n > 0)
+            .map(|count| Message::Attach { count });
+        self.queue.push(Queued {
+            attach,
+            message,
+            attachments,
+        });
     }
 
     pub(super) fn ping(&mut self) {
@@ -79,7 +126,7 @@ impl Outbox {
         let at = self
             .queue
             .iter()
-            .position(|m| matches!(m, Message::Call { id: i, .. } if *i == id));
+            .position(|q| matches!(q.message, Message::Call { id: i, .. } if i == id));
         at.map(|i| self.queue.remove(i)).is_some()
     }
 
@@ -89,14 +136,15 @@ impl Outbox {
         self.pong = false;
     }
 
-    /// The next frame: as many queued messages as fit in `max_frame` bytes
-    /// and [`MAX_MESSAGES_PER_FRAME`], in order; `None` when nothing waits.
+    /// The next frame and its attachments: as many queued messages as fit
+    /// in `max_frame` bytes (attachments included), [`MAX_MESSAGES_PER_FRAME`]
+    /// and [`MAX_ATTACHMENTS_PER_FRAME`], in order; `None` when nothing waits.
     pub(super) fn next_frame(
         &mut self,
         version: u16,
         session: SessionId,
         max_frame: usize,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(Vec<u8>, Vec<Attachment>)> {
         if self.is_empty() {
             return None;
         }
@@ -109,20 +157,30 @@ impl Outbox {
         let mut count = heartbeats.clone().count();
         let mut size = count * MESSAGE_OVERHEAD;
         let mut taken = 0;
-        for m in &self.queue {
-            let len = message_size(m);
-            if count == MAX_MESSAGES_PER_FRAME || (count > 0 && size + len > budget) {
+        let mut attachments = 0;
+        for q in &self.queue {
+            let (messages, len, buffers) = q.cost();
+            if count + messages > MAX_MESSAGES_PER_FRAME
+                || attachments + buffers > MAX_ATTACHMENTS_PER_FRAME
+                || (count > 0 && size + len > budget)
+            {
                 break;
             }
             size += len;
-            count += 1;
+            count += messages;
+            attachments += buffers;
             taken += 1;
         }
         // Written straight from the queue: no intermediate `Envelope`.
-        let messages = heartbeats.chain(self.queue.get(..taken).unwrap_or_default());
+        let queued = self.queue.get(..taken).unwrap_or_default();
+        let messages = heartbeats.chain(queued.iter().flat_map(Queued::messages));
         let frame = crate::envelope::session_frame(version, session, count, messages, size);
-        self.queue.drain(..taken);
-        Some(frame)
+        let attachments = self
+            .queue
+            .drain(..taken)
+            .flat_map(|q| q.attachments)
+            .collect();
+        Some((frame, attachments))
     }
 }
 
@@ -156,7 +214,8 @@ mod tests {
             o.push(m.clone());
         }
         let session = SessionId::from_bytes([3; 16]);
-        let frame = o.next_frame(1, session, 1 << 20).unwrap();
+        let (frame, attachments) = o.next_frame(1, session, 1 << 20).unwrap();
+        assert!(attachments.is_empty());
         assert_eq!(
             frame,
             Envelope::session(1, session, messages).encode().unwrap()
@@ -170,7 +229,7 @@ mod tests {
         for _ in 0..10_000 {
             o.pong();
         }
-        let frame = o.next_frame(1, SessionId::NONE, 1 << 20).unwrap();
+        let (frame, _) = o.next_frame(1, SessionId::NONE, 1 << 20).unwrap();
         assert_eq!(count(&frame), 1);
         assert!(o.next_frame(1, SessionId::NONE, 1 << 20).is_none());
     }
@@ -182,7 +241,7 @@ mod tests {
             o.push(Message::Cancel { id });
         }
         let mut frames = Vec::new();
-        while let Some(f) = o.next_frame(1, SessionId::NONE, 1 << 22) {
+        while let Some((f, _)) = o.next_frame(1, SessionId::NONE, 1 << 22) {
             frames.push(count(&f));
         }
         assert_eq!(frames, vec![1024, 1024, 952]);
@@ -199,7 +258,82 @@ mod tests {
             payload: vec![7; payload_limit(max) - name.len()],
             timeout_ms: Some(u32::MAX),
         });
-        let frame = o.next_frame(1, SessionId::NONE, max).unwrap();
+        let (frame, _) = o.next_frame(1, SessionId::NONE, max).unwrap();
         assert!(frame.len() <= max, "{} > {max}", frame.len());
+    }
+
+    fn buffers(n: usize, len: usize) -> Vec<Attachment> {
+        (0..n)
+            .map(|_| Attachment::new(vec![0u8; len], len))
+            .collect()
+    }
+
+    fn event(topic: &str) -> Message {
+        Message::Event {
+            topic: topic.into(),
+            payload: vec![0],
+        }
+    }
+
+    #[test]
+    fn attachments_are_announced_and_travel_with_their_frame() {
+        let mut o = Outbox::default();
+        let (a, b) = (buffers(2, 10), buffers(1, 10));
+        o.push_with(event("a"), a.clone());
+        o.push(Message::Cancel { id: 1 });
+        o.push_with(event("b"), b.clone());
+        let session = SessionId::from_bytes([3; 16]);
+        let (frame, attachments) = o.next_frame(1, session, 1 << 20).unwrap();
+        let expected = vec![
+            Message::Attach { count: 2 },
+            event("a"),
+            Message::Cancel { id: 1 },
+            Message::Attach { count: 1 },
+            event("b"),
+        ];
+        assert_eq!(
+            frame,
+            Envelope::session(1, session, expected).encode().unwrap()
+        );
+        assert_eq!(attachments, [a, b].concat());
+    }
+
+    #[test]
+    fn attachments_count_against_the_frame_size_and_the_per_frame_cap() {
+        // By bytes: two 600-byte buffers do not fit one 1 KiB frame.
+        let mut o = Outbox::default();
+        o.push_with(event("a"), buffers(1, 600));
+        o.push_with(event("b"), buffers(1, 600));
+        let sizes: Vec<usize> = std::iter::from_fn(|| o.next_frame(1, SessionId::NONE, 1024))
+            .map(|(_, a)| a.len())
+            .collect();
+        assert_eq!(sizes, [1, 1]);
+        // By count: 40 + 40 attachments exceed the cap of 64.
+        o.push_with(event("a"), buffers(40, 1));
+        o.push_with(event("b"), buffers(40, 1));
+        let counts: Vec<usize> = std::iter::from_fn(|| o.next_frame(1, SessionId::NONE, 1 << 20))
+            .map(|(_, a)| a.len())
+            .collect();
+        assert_eq!(counts, [40, 40]);
+        const { assert!(MAX_ATTACHMENTS_PER_FRAME < 80) };
+    }
+
+    #[test]
+    fn a_withdrawn_call_takes_its_attachments_with_it() {
+        let mut o = Outbox::default();
+        o.push_with(
+            Message::Call {
+                id: 9,
+                method: "m".into(),
+                payload: vec![0],
+                timeout_ms: None,
+            },
+            buffers(3, 1),
+        );
+        o.push(Message::Ping);
+        assert!(o.withdraw_call(9));
+        let (frame, attachments) = o.next_frame(1, SessionId::NONE, 1 << 20).unwrap();
+        assert_eq!(count(&frame), 1);
+        assert!(attachments.is_empty());
     }
 }

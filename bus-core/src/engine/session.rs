@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::attach::Attachment;
 use crate::envelope::{Message, Nonce, Outcome, SessionId};
 use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
 
@@ -73,6 +74,7 @@ impl Engine {
         session_id: SessionId,
         version: u16,
         messages: Vec<Message>,
+        attachments: Vec<Attachment>,
     ) -> Result<(), RejectReason> {
         let Phase::Connected(session) = &mut self.phase else {
             return Err(RejectReason::Unexpected(
@@ -85,10 +87,21 @@ impl Engine {
         if version != session.version {
             return Err(RejectReason::WrongVersion(version));
         }
+        check_attachments(&messages, attachments.len())?;
         session.last_heard = now;
         session.probe_deadline = None;
+        let mut attachments = attachments.into_iter();
+        let mut owed = 0;
         for message in messages {
-            if let Err(reason) = self.on_message(now, message) {
+            if let Message::Attach { count } = message {
+                owed = count as usize;
+                continue;
+            }
+            let own = attachments
+                .by_ref()
+                .take(std::mem::take(&mut owed))
+                .collect();
+            if let Err(reason) = self.on_message(now, message, own) {
                 self.reject(reason, None);
             }
             if !matches!(self.phase, Phase::Connected(_)) {
@@ -98,7 +111,12 @@ impl Engine {
         Ok(())
     }
 
-    fn on_message(&mut self, now: Duration, message: Message) -> Result<(), RejectReason> {
+    fn on_message(
+        &mut self,
+        now: Duration,
+        message: Message,
+        attachments: Vec<Attachment>,
+    ) -> Result<(), RejectReason> {
         match message {
             Message::Call {
                 id,
@@ -131,6 +149,7 @@ impl Engine {
                     },
                     method,
                     payload,
+                    attachments,
                 });
             }
             Message::Reply { id, outcome } => {
@@ -144,9 +163,14 @@ impl Engine {
                 self.deliver(Delivery::Reply {
                     call: CallId(id),
                     result,
+                    attachments,
                 });
             }
-            Message::Event { topic, payload } => self.deliver(Delivery::Event { topic, payload }),
+            Message::Event { topic, payload } => self.deliver(Delivery::Event {
+                topic,
+                payload,
+                attachments,
+            }),
             Message::Cancel { id } => {
                 if self.serving.remove(id).is_some() {
                     self.deliver(Delivery::Cancelled(RequestId {
@@ -158,6 +182,8 @@ impl Engine {
             Message::Ping => self.outbox.pong(),
             Message::Pong => {}
             Message::Close { reason } => self.close_with(CloseReason::Remote(reason), false),
+            // Paired with the message that follows it by `on_messages`.
+            Message::Attach { .. } => {}
         }
         Ok(())
     }
@@ -183,6 +209,7 @@ impl Engine {
             self.deliver(Delivery::Reply {
                 call: CallId(id),
                 result: Err(error.clone()),
+                attachments: Vec::new(),
             });
         }
         for (id, ()) in self.serving.drain() {
@@ -211,4 +238,44 @@ impl Engine {
             self.outbox.push(message);
         }
     }
+}
+
+/// Whether a frame's `Attach` messages hand out exactly its `received`
+/// attachments, each `Attach` (of at least one) just before a call, a
+/// successful reply or an event. Checked before any message acts, so a
+/// frame that fails is rejected whole.
+fn check_attachments(messages: &[Message], received: usize) -> Result<(), RejectReason> {
+    let mut announced: usize = 0;
+    let mut pairs = messages
+        .iter()
+        .zip(messages.iter().skip(1).map(Some).chain([None]));
+    while let Some((m, next)) = pairs.next() {
+        let Message::Attach { count } = m else {
+            continue;
+        };
+        let owner = matches!(
+            next,
+            Some(
+                Message::Call { .. }
+                    | Message::Event { .. }
+                    | Message::Reply {
+                        outcome: Outcome::Ok(_),
+                        ..
+                    }
+            )
+        );
+        if *count == 0 || !owner {
+            return Err(RejectReason::BadAttachments(
+                "an announcement without a message that can own attachments",
+            ));
+        }
+        announced = announced.saturating_add(*count as usize);
+        pairs.next();
+    }
+    if announced != received {
+        return Err(RejectReason::BadAttachments(
+            "the frame's messages do not own exactly its attachments",
+        ));
+    }
+    Ok(())
 }

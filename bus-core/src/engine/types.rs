@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::attach::Attachment;
 use crate::envelope::{DecodeError, HEADER_LEN};
 use crate::error::{CallError, CloseReason, SessionEnd};
 
@@ -64,6 +65,50 @@ pub trait FrameSource {
 
     /// All the bytes.
     fn bytes(&self) -> Cow<'_, [u8]>;
+
+    /// How many attachments came with the frame (see [`crate::attach`]).
+    /// Read before [`FrameSource::attachments`], so a frame with too many is
+    /// refused without looking at them.
+    fn attachment_count(&self) -> usize {
+        0
+    }
+
+    /// The attachments that came with the frame, in order, or `None` if one
+    /// of them is not a byte buffer.
+    fn attachments(&self) -> Option<Vec<Attachment>> {
+        Some(Vec::new())
+    }
+}
+
+/// A frame with the attachments that came with it.
+#[derive(Debug, Clone, Copy)]
+pub struct WithAttachments<'a, F: ?Sized> {
+    /// The frame.
+    pub frame: &'a F,
+    /// Its attachments.
+    pub attachments: &'a [Attachment],
+}
+
+impl<F: FrameSource + ?Sized> FrameSource for WithAttachments<'_, F> {
+    fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    fn header(&self) -> Option<[u8; HEADER_LEN]> {
+        self.frame.header()
+    }
+
+    fn bytes(&self) -> Cow<'_, [u8]> {
+        self.frame.bytes()
+    }
+
+    fn attachment_count(&self) -> usize {
+        self.attachments.len()
+    }
+
+    fn attachments(&self) -> Option<Vec<Attachment>> {
+        Some(self.attachments.to_vec())
+    }
 }
 
 impl FrameSource for [u8] {
@@ -127,6 +172,8 @@ pub struct Transmit {
     /// Create the private channel, keep one end, and transfer the other
     /// with this frame.
     pub attach_port: bool,
+    /// Buffers to send beside the frame, in order (see [`crate::attach`]).
+    pub attachments: Vec<Attachment>,
 }
 
 impl Transmit {
@@ -224,6 +271,10 @@ pub enum RejectReason {
     DuplicateCall(u64),
     /// A `Welcome` that answers no current `Hello`.
     StaleHandshake,
+    /// The frame's attachments break the rules (see [`crate::attach`]):
+    /// too many, not byte buffers, not all owned by a message, or on a frame
+    /// that cannot carry any.
+    BadAttachments(&'static str),
 }
 
 impl RejectReason {
@@ -241,6 +292,7 @@ impl RejectReason {
             RejectReason::UnknownReply(_) => "unknown-reply",
             RejectReason::DuplicateCall(_) => "duplicate-call",
             RejectReason::StaleHandshake => "stale-handshake",
+            RejectReason::BadAttachments(_) => "bad-attachments",
         }
     }
 }
@@ -261,6 +313,7 @@ impl fmt::Display for RejectReason {
             RejectReason::UnknownReply(id) => write!(f, "reply to unknown call {id}"),
             RejectReason::DuplicateCall(id) => write!(f, "duplicate call id {id}"),
             RejectReason::StaleHandshake => f.write_str("welcome for no current hello"),
+            RejectReason::BadAttachments(why) => write!(f, "bad attachments: {why}"),
         }
     }
 }
@@ -287,6 +340,8 @@ pub enum Delivery {
         method: String,
         /// The encoded request.
         payload: Vec<u8>,
+        /// The attachments its indexes name.
+        attachments: Vec<Attachment>,
     },
     /// A call of ours finished.
     Reply {
@@ -294,6 +349,8 @@ pub enum Delivery {
         call: CallId,
         /// The encoded response or why there is none.
         result: Result<Vec<u8>, CallError>,
+        /// The attachments the response's indexes name.
+        attachments: Vec<Attachment>,
     },
     /// The peer emitted an event.
     Event {
@@ -301,6 +358,8 @@ pub enum Delivery {
         topic: String,
         /// The encoded payload.
         payload: Vec<u8>,
+        /// The attachments its indexes name.
+        attachments: Vec<Attachment>,
     },
     /// Nobody waits for this request any more (the caller cancelled, its
     /// deadline passed, or the session ended): stop working on it. A reply

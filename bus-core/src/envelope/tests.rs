@@ -53,6 +53,7 @@ fn round_trips_every_kind() {
             Message::Close {
                 reason: "bye".into(),
             },
+            Message::Attach { count: 2 },
             Message::Reply {
                 id: 0,
                 outcome: Outcome::Ok(vec![0; 300]),
@@ -239,6 +240,7 @@ mod hand_written_codec {
             Just(Message::Ping),
             Just(Message::Pong),
             ".{0,20}".prop_map(|reason| Message::Close { reason }),
+            any::<u32>().prop_map(|count| Message::Attach { count }),
         ]
     }
 

@@ -115,6 +115,10 @@ fn write_message(out: &mut Vec<u8>, message: &Message) {
             varint(out, 6);
             bytes(out, reason.as_bytes());
         }
+        Message::Attach { count } => {
+            varint(out, 7);
+            varint(out, u64::from(*count));
+        }
     }
 }
 
@@ -319,6 +323,7 @@ impl<'a> Reader<'a> {
             6 => Message::Close {
                 reason: self.string()?,
             },
+            7 => Message::Attach { count: self.u32()? },
             _ => return Err("unknown message"),
         })
     }

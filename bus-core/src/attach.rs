@@ -1,0 +1,211 @@
+//! Attachments: byte buffers that travel beside a frame instead of inside it.
+//!
+//! A payload type may hold an [`Attachment`] (bus-web's `Buffer` wraps one
+//! around a `Uint8Array`). Encoded with [`encode_parts`], the attachment is
+//! set aside and the payload holds only its index; the binding sends the
+//! frame with its attachments (in a browser: in the `postMessage` transfer
+//! list, so the bytes are moved, never copied into wasm or into the frame).
+//! On the receiving side, [`decode_parts`] hands each index its attachment
+//! back.
+//!
+//! On the wire, a `Message::Attach { count }` just before a call, a
+//! successful reply or an event says that this message owns the frame's
+//! next `count` attachments, in order. A frame carries at most
+//! [`MAX_ATTACHMENTS_PER_FRAME`]; its length plus its attachments' bytes
+//! must fit the frame limit; every attachment must belong to a message.
+//! A frame that breaks any of these is rejected whole, before any of its
+//! messages acts.
+//!
+//! An attachment is opaque to the engine: whatever the binding put in it
+//! (a JS object in a browser, a `Vec<u8>` in native tests) and its length.
+//!
+//! ```
+//! use bus_core::attach::{Attachment, decode_parts, encode_parts};
+//!
+//! let parts = (7u32, Attachment::new(vec![1u8, 2, 3], 3));
+//! let (bytes, attachments) = encode_parts(&parts)?;
+//! assert_eq!(bytes, [7, 0]); // the number, then the attachment's index
+//! assert_eq!(attachments.len(), 1);
+//! let (n, a): (u32, Attachment) = decode_parts(&bytes, attachments)?;
+//! assert_eq!((n, a.downcast_ref::<Vec<u8>>()), (7, Some(&vec![1, 2, 3])));
+//! # Ok::<(), bus_core::CodecError>(())
+//! ```
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::codec::{CodecError, decode, encode};
+
+/// The most attachments one frame may carry; a frame with more is refused
+/// before any of them is looked at, and a message with more is refused
+/// when sent.
+pub const MAX_ATTACHMENTS_PER_FRAME: usize = 64;
+
+/// A buffer that travels beside its frame (see the module docs). Cloning
+/// shares the buffer.
+#[derive(Clone)]
+pub struct Attachment {
+    value: Rc<dyn Any>,
+    len: usize,
+}
+
+impl Attachment {
+    /// Wraps a binding's buffer of `len` bytes.
+    pub fn new<T: Any>(value: T, len: usize) -> Attachment {
+        Attachment {
+            value: Rc::new(value),
+            len,
+        }
+    }
+
+    /// Its length in bytes, as the binding measured it.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The binding's buffer, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.value.downcast_ref()
+    }
+}
+
+impl PartialEq for Attachment {
+    /// The same buffer.
+    fn eq(&self, other: &Attachment) -> bool {
+        Rc::ptr_eq(&self.value, &other.value)
+    }
+}
+
+impl Eq for Attachment {}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Attachment({} bytes)", self.len)
+    }
+}
+
+thread_local! {
+    /// Set while [`encode_parts`] runs: the attachments met so far.
+    static OUTGOING: RefCell<Option<Vec<Attachment>>> = const { RefCell::new(None) };
+    /// Set while [`decode_parts`] runs: the attachments not claimed yet.
+    static INCOMING: RefCell<Option<Vec<Option<Attachment>>>> = const { RefCell::new(None) };
+}
+
+/// Encodes `value` with postcard, setting its attachments aside.
+pub fn encode_parts<T: Serialize + ?Sized>(
+    value: &T,
+) -> Result<(Vec<u8>, Vec<Attachment>), CodecError> {
+    let outer = OUTGOING.with(|o| o.replace(Some(Vec::new())));
+    let bytes = encode(value);
+    let attachments = OUTGOING.with(|o| o.replace(outer)).unwrap_or_default();
+    Ok((bytes?, attachments))
+}
+
+/// Decodes `bytes` with postcard, giving each attachment index in it the
+/// attachment it names. An index out of range or named twice fails the
+/// decoding; attachments nobody names are dropped.
+pub fn decode_parts<T: DeserializeOwned>(
+    bytes: &[u8],
+    attachments: Vec<Attachment>,
+) -> Result<T, CodecError> {
+    let incoming = attachments.into_iter().map(Some).collect();
+    let outer = INCOMING.with(|i| i.replace(Some(incoming)));
+    let value = decode(bytes);
+    INCOMING.with(|i| i.replace(outer));
+    value
+}
+
+impl Serialize for Attachment {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let index = OUTGOING.with(|o| {
+            o.borrow_mut().as_mut().map(|set_aside| {
+                set_aside.push(self.clone());
+                set_aside.len() - 1
+            })
+        });
+        match index.and_then(|i| u32::try_from(i).ok()) {
+            Some(i) => serializer.serialize_u32(i),
+            None => Err(S::Error::custom(
+                "an attachment travels only through a connection (encode_parts)",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Attachment {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Attachment, D::Error> {
+        let index = u32::deserialize(deserializer)? as usize;
+        INCOMING
+            .with(|i| {
+                i.borrow_mut()
+                    .as_mut()
+                    .and_then(|incoming| incoming.get_mut(index))
+                    .and_then(Option::take)
+            })
+            .ok_or_else(|| D::Error::custom("no such attachment, or named twice"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(bytes: &[u8]) -> Attachment {
+        Attachment::new(bytes.to_vec(), bytes.len())
+    }
+
+    #[test]
+    fn indexes_follow_the_order_met() {
+        let (a, b) = (buffer(b"a"), buffer(b"bb"));
+        let (bytes, set_aside) = encode_parts(&vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(bytes, [2, 0, 1]);
+        assert_eq!(set_aside, [a.clone(), b.clone()]);
+        let back: Vec<Attachment> = decode_parts(&bytes, set_aside).unwrap();
+        assert_eq!(back, [a, b]);
+    }
+
+    #[test]
+    fn an_index_out_of_range_or_named_twice_fails() {
+        let a = buffer(b"a");
+        assert!(decode_parts::<Attachment>(&[1], vec![a.clone()]).is_err());
+        assert!(decode_parts::<(Attachment, Attachment)>(&[0, 0], vec![a.clone()]).is_err());
+        assert!(decode_parts::<Attachment>(&[0], vec![]).is_err());
+        assert_eq!(
+            decode_parts::<Attachment>(&[0], vec![a.clone()]).unwrap(),
+            a
+        );
+    }
+
+    #[test]
+    fn outside_a_connection_an_attachment_does_not_encode_or_decode() {
+        assert!(encode(&buffer(b"a")).is_err());
+        assert!(decode::<Attachment>(&[0]).is_err());
+    }
+
+    #[test]
+    fn nested_scopes_keep_their_own_attachments() {
+        struct Nested(Attachment);
+        impl Serialize for Nested {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                // An inner encoding (as a payload type's own Serialize might do).
+                let (inner, set_aside) = encode_parts(&self.0).map_err(S::Error::custom)?;
+                assert_eq!((inner.as_slice(), set_aside.len()), (&[0u8][..], 1));
+                self.0.serialize(s)
+            }
+        }
+        let (a, b) = (buffer(b"a"), buffer(b"b"));
+        let (bytes, set_aside) = encode_parts(&(a.clone(), Nested(b.clone()))).unwrap();
+        assert_eq!((bytes, set_aside), (vec![0, 1], vec![a, b]));
+    }
+}
