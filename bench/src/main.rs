@@ -15,7 +15,7 @@ mod exports {
     use std::cell::RefCell;
     use std::time::Duration;
 
-    use bus_web::{Bytes, Connection, Method, Options};
+    use bus_web::{Buffer, Bytes, Connection, Method, Options};
     use serde::{Deserialize, Serialize};
     use wasm_bindgen::prelude::*;
     use web_sys::HtmlIFrameElement;
@@ -32,6 +32,8 @@ mod exports {
     const TEXT: Method<String, String> = Method::new("bench.text");
     /// Bytes travel as [`Bytes`]: one block, not a sequence of `u8`s.
     const BYTES: Method<Bytes, Bytes> = Method::new("bench.bytes");
+    /// Bytes that stay out of wasm and ride the transfer list both ways.
+    const BUFFER: Method<Buffer, Buffer> = Method::new("bench.buffer");
 
     thread_local! {
         static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
@@ -58,6 +60,7 @@ mod exports {
         c.serve(SMALL, |s: Small| async move { Ok(s) });
         c.serve(TEXT, |s: String| async move { Ok(s) });
         c.serve(BYTES, |b: Bytes| async move { Ok(b) });
+        c.serve(BUFFER, |b: Buffer| async move { Ok(b) });
         CONN.with(|slot| *slot.borrow_mut() = Some(c));
         Ok(())
     }
@@ -91,6 +94,17 @@ mod exports {
     pub async fn bus_bytes(data: Vec<u8>) -> Result<Vec<u8>, JsValue> {
         let back = conn()?.call(&BYTES, &Bytes(data)).await.map_err(err)?;
         Ok(back.into_vec())
+    }
+
+    /// One transferred round trip: the buffer is moved to the child and
+    /// back, never copied into wasm (the caller's view is detached).
+    #[wasm_bindgen]
+    pub async fn bus_buffer(data: js_sys::Uint8Array) -> Result<js_sys::Uint8Array, JsValue> {
+        let back = conn()?
+            .call(&BUFFER, &Buffer::new(data))
+            .await
+            .map_err(err)?;
+        Ok(back.into_uint8_array())
     }
 
     // What a round trip's parts cost in this page, for the report's cost

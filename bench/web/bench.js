@@ -126,7 +126,8 @@ async function setup() {
     call: (name, p) => {
       if (name === "small") return probedSmall(p);
       if (name === "1KiB") return bus.bus_text(p);
-      return bus.bus_bytes(p instanceof ArrayBuffer ? new Uint8Array(p) : p);
+      if (p instanceof ArrayBuffer) return bus.bus_buffer(new Uint8Array(p));
+      return bus.bus_bytes(p);
     },
   };
   const fpp = await frame("penpal");

@@ -106,10 +106,27 @@ thread_local! {
 pub fn encode_parts<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(Vec<u8>, Vec<Attachment>), CodecError> {
-    let outer = OUTGOING.with(|o| o.replace(Some(Vec::new())));
+    let outer = set_outgoing(Some(Vec::new()));
     let bytes = encode(value);
-    let attachments = OUTGOING.with(|o| o.replace(outer)).unwrap_or_default();
+    let attachments = set_outgoing(outer).unwrap_or_default();
     Ok((bytes?, attachments))
+}
+
+// The scopes are set and reset out of line: once in the wasm, however many
+// payload types are encoded.
+#[inline(never)]
+fn set_outgoing(to: Option<Vec<Attachment>>) -> Option<Vec<Attachment>> {
+    OUTGOING.with(|o| o.replace(to))
+}
+
+#[inline(never)]
+fn enter_incoming(attachments: Vec<Attachment>) -> Option<Vec<Option<Attachment>>> {
+    set_incoming(Some(attachments.into_iter().map(Some).collect()))
+}
+
+#[inline(never)]
+fn set_incoming(to: Option<Vec<Option<Attachment>>>) -> Option<Vec<Option<Attachment>>> {
+    INCOMING.with(|i| i.replace(to))
 }
 
 /// Decodes `bytes` with postcard, giving each attachment index in it the
@@ -119,10 +136,9 @@ pub fn decode_parts<T: DeserializeOwned>(
     bytes: &[u8],
     attachments: Vec<Attachment>,
 ) -> Result<T, CodecError> {
-    let incoming = attachments.into_iter().map(Some).collect();
-    let outer = INCOMING.with(|i| i.replace(Some(incoming)));
+    let outer = enter_incoming(attachments);
     let value = decode(bytes);
-    INCOMING.with(|i| i.replace(outer));
+    set_incoming(outer);
     value
 }
 

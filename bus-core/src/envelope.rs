@@ -350,20 +350,21 @@ impl Envelope {
     }
 }
 
-/// A frame of `count` session messages, written straight from `messages`
-/// (`capacity`: an estimate of the body's size). The same bytes as
-/// `Envelope::session(..).encode()`.
-pub(crate) fn session_frame<'a>(
+/// The start of a frame of `count` session messages, each to be appended
+/// with [`write_message`] (`capacity`: an estimate of their size). Written
+/// in full, the same bytes as `Envelope::session(..).encode()`.
+pub(crate) fn session_frame(
     version: u16,
     session: SessionId,
     count: usize,
-    messages: impl Iterator<Item = &'a Message>,
     capacity: usize,
 ) -> Vec<u8> {
     let mut out = header(version, session, BATCH_PREFIX + capacity);
-    wire::write_messages(&mut out, count, messages);
+    wire::write_messages(&mut out, count, std::iter::empty());
     out
 }
+
+pub(crate) use wire::write_message;
 
 /// A frame's fixed header, with room for `body` more bytes.
 fn header(version: u16, session: SessionId, body: usize) -> Vec<u8> {

@@ -61,17 +61,14 @@ impl FrameSource for JsFrame {
     }
 
     fn attachments(&self) -> Option<Vec<Attachment>> {
-        let Some(parts) = &self.with_attachments else {
-            return Some(Vec::new());
-        };
-        parts
-            .iter()
-            .skip(1)
-            .map(|part| {
-                let bytes = part.dyn_into::<Uint8Array>().ok()?;
+        let mut out = Vec::new();
+        if let Some(parts) = &self.with_attachments {
+            for i in 1..parts.length() {
+                let bytes = parts.get(i).dyn_into::<Uint8Array>().ok()?;
                 let len = bytes.byte_length() as usize;
-                Some(Attachment::new(bytes, len))
-            })
-            .collect()
+                out.push(Attachment::new(bytes, len));
+            }
+        }
+        Some(out)
     }
 }

@@ -11,8 +11,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bus_web::{
-    Allowlist, CallError, CloseReason, Connection, Hub, Method, Options, RemoteError, State, Topic,
-    Versions, connect_iframe, connect_parent, diagnostics,
+    Allowlist, Buffer, CallError, CloseReason, Connection, Hub, Method, Options, RemoteError,
+    State, Topic, Versions, connect_iframe, connect_parent, diagnostics,
 };
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -27,6 +27,8 @@ const WHOAMI: Method<(), String> = Method::new("whoami");
 const SLOW: Method<(), ()> = Method::new("slow");
 const FAIL: Method<(), ()> = Method::new("fail");
 const BLOB: Method<Vec<u8>, Vec<u8>> = Method::new("blob");
+/// Sums the buffer's bytes in the guest and sends back a buffer of its own.
+const DIGEST: Method<(String, Buffer), (u32, Buffer)> = Method::new("digest");
 const RESIZE: Method<u32, u32> = Method::new("host.resize");
 const ANNOUNCE: Method<String, ()> = Method::new("announce");
 const PING: Topic<String> = Topic::new("ping");
@@ -96,6 +98,11 @@ pub fn bus_test_guest(name: String) -> Result<(), JsValue> {
         Err(RemoteError::new(402, "declined").with_raw_data(vec![4, 2]))
     });
     conn.serve(BLOB, |v: Vec<u8>| async move { Ok(v) });
+    conn.serve(DIGEST, |(tag, data): (String, Buffer)| async move {
+        let sum = data.to_vec().iter().map(|&b| u32::from(b)).sum::<u32>();
+        let reply = Buffer::from_slice(format!("{tag}:{}", data.len()).as_bytes());
+        Ok((sum, reply))
+    });
     // Uses the connection before it answers, while the bus is delivering
     // the call: the handler must not find the connection borrowed.
     let weak = conn.downgrade();
@@ -310,6 +317,32 @@ async fn calls_events_and_errors_flow_both_ways() {
         "running",
         "the guest panicked"
     );
+}
+
+#[wasm_bindgen_test]
+async fn buffers_are_transferred_beside_the_frame_both_ways() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    let bytes = js_sys::Uint8Array::new_with_length(65536);
+    bytes.fill(3, 0, 65536);
+    let sent = Buffer::new(bytes.clone());
+    let (sum, back) = conn.call(&DIGEST, &("t".to_string(), sent)).await.unwrap();
+    assert_eq!(sum, 3 * 65536);
+    assert_eq!(back.to_vec(), b"t:65536");
+    // Moved, not copied: the sender's buffer is detached.
+    assert_eq!(bytes.byte_length(), 0);
+    // A view over part of a larger buffer is sent as a copy: the rest stays.
+    let whole = js_sys::Uint8Array::new_with_length(100);
+    whole.fill(1, 0, 100);
+    let (sum, _) = conn
+        .call(
+            &DIGEST,
+            &("p".to_string(), Buffer::new(whole.subarray(10, 20))),
+        )
+        .await
+        .unwrap();
+    assert_eq!((sum, whole.byte_length()), (10, 100));
+    assert_eq!(conn.stats().rejected, 0);
 }
 
 #[wasm_bindgen_test]

@@ -6,7 +6,9 @@
 //! answers collapse into one, however many pings a frame carried.
 
 use crate::attach::{Attachment, MAX_ATTACHMENTS_PER_FRAME};
-use crate::envelope::{HEADER_LEN, MAX_MESSAGES_PER_FRAME, Message, Outcome, SessionId};
+use crate::envelope::{
+    HEADER_LEN, MAX_MESSAGES_PER_FRAME, Message, Outcome, SessionId, session_frame, write_message,
+};
 
 /// What a `Messages` body adds around its messages: the body tag (1 byte)
 /// and the message count (a varint, at most 5 bytes).
@@ -44,11 +46,10 @@ fn message_size(m: &Message) -> usize {
         }
 }
 
-/// A queued message with its attachments, and the `Attach` that announces
-/// them when there are any.
+/// A queued message with its attachments (announced by a `Message::Attach`
+/// written just before it when there are any).
 #[derive(Debug)]
 struct Queued {
-    attach: Option<Message>,
     message: Message,
     attachments: Vec<Attachment>,
 }
@@ -57,23 +58,24 @@ impl Queued {
     /// What it adds to a frame: messages, an upper bound of bytes (its
     /// attachments' included), attachments.
     fn cost(&self) -> (usize, usize, usize) {
-        let bytes: usize = self.attachments.iter().map(Attachment::len).sum();
-        let extra = usize::from(self.attach.is_some());
+        let extra = usize::from(!self.attachments.is_empty());
         (
             1 + extra,
-            message_size(&self.message) + extra * MESSAGE_OVERHEAD + bytes,
+            message_size(&self.message)
+                + extra * MESSAGE_OVERHEAD
+                + attachment_bytes(&self.attachments),
             self.attachments.len(),
         )
-    }
-
-    fn messages(&self) -> impl Iterator<Item = &Message> {
-        self.attach.iter().chain(std::iter::once(&self.message))
     }
 }
 
 /// The attachments' total length, for the frame-size check.
 pub(super) fn attachment_bytes(attachments: &[Attachment]) -> usize {
-    attachments.iter().map(Attachment::len).sum()
+    let mut total = 0usize;
+    for a in attachments {
+        total = total.saturating_add(a.len());
+    }
+    total
 }
 
 #[derive(Debug, Default)]
@@ -102,12 +104,7 @@ impl Outbox {
     /// Queues `message` with its attachments (at most
     /// [`MAX_ATTACHMENTS_PER_FRAME`]: the engine checks before).
     pub(super) fn push_with(&mut self, message: Message, attachments: Vec<Attachment>) {
-        let attach = u32::try_from(attachments.len())
-            .ok()
-            .filter(|&n| n > 0)
-            .map(|count| Message::Attach { count });
         self.queue.push(Queued {
-            attach,
             message,
             attachments,
         });
@@ -149,12 +146,11 @@ impl Outbox {
             return None;
         }
         let budget = max_frame.saturating_sub(HEADER_LEN + BATCH_OVERHEAD);
-        let heartbeats = [
-            (std::mem::take(&mut self.pong), &Message::Pong),
-            (std::mem::take(&mut self.ping), &Message::Ping),
-        ];
-        let heartbeats = heartbeats.iter().filter(|(due, _)| *due).map(|(_, m)| *m);
-        let mut count = heartbeats.clone().count();
+        let (pong, ping) = (
+            std::mem::take(&mut self.pong),
+            std::mem::take(&mut self.ping),
+        );
+        let mut count = usize::from(pong) + usize::from(ping);
         let mut size = count * MESSAGE_OVERHEAD;
         let mut taken = 0;
         let mut attachments = 0;
@@ -172,15 +168,22 @@ impl Outbox {
             taken += 1;
         }
         // Written straight from the queue: no intermediate `Envelope`.
-        let queued = self.queue.get(..taken).unwrap_or_default();
-        let messages = heartbeats.chain(queued.iter().flat_map(Queued::messages));
-        let frame = crate::envelope::session_frame(version, session, count, messages, size);
-        let attachments = self
-            .queue
-            .drain(..taken)
-            .flat_map(|q| q.attachments)
-            .collect();
-        Some((frame, attachments))
+        let mut frame = session_frame(version, session, count, size);
+        if pong {
+            write_message(&mut frame, &Message::Pong);
+        }
+        if ping {
+            write_message(&mut frame, &Message::Ping);
+        }
+        let mut all = Vec::new();
+        for q in self.queue.drain(..taken) {
+            if let Ok(count @ 1..) = u32::try_from(q.attachments.len()) {
+                write_message(&mut frame, &Message::Attach { count });
+                all.extend(q.attachments);
+            }
+            write_message(&mut frame, &q.message);
+        }
+        Some((frame, all))
     }
 }
 

@@ -90,17 +90,20 @@ impl Engine {
         check_attachments(&messages, attachments.len())?;
         session.last_heard = now;
         session.probe_deadline = None;
-        let mut attachments = attachments.into_iter();
+        let mut attachments = attachments;
         let mut owed = 0;
         for message in messages {
             if let Message::Attach { count } = message {
                 owed = count as usize;
                 continue;
             }
-            let own = attachments
-                .by_ref()
-                .take(std::mem::take(&mut owed))
-                .collect();
+            // Checked above: `owed` of them are there. (At most 64, so the
+            // drain from the front is cheap.)
+            let own = if owed == 0 {
+                Vec::new()
+            } else {
+                attachments.drain(..std::mem::take(&mut owed)).collect()
+            };
             if let Err(reason) = self.on_message(now, message, own) {
                 self.reject(reason, None);
             }
@@ -240,37 +243,40 @@ impl Engine {
     }
 }
 
+const NO_OWNER: RejectReason =
+    RejectReason::BadAttachments("an announcement without a message that can own attachments");
+
 /// Whether a frame's `Attach` messages hand out exactly its `received`
 /// attachments, each `Attach` (of at least one) just before a call, a
 /// successful reply or an event. Checked before any message acts, so a
 /// frame that fails is rejected whole.
 fn check_attachments(messages: &[Message], received: usize) -> Result<(), RejectReason> {
     let mut announced: usize = 0;
-    let mut pairs = messages
-        .iter()
-        .zip(messages.iter().skip(1).map(Some).chain([None]));
-    while let Some((m, next)) = pairs.next() {
-        let Message::Attach { count } = m else {
-            continue;
-        };
+    let mut owner_next = false;
+    for m in messages {
         let owner = matches!(
-            next,
-            Some(
-                Message::Call { .. }
-                    | Message::Event { .. }
-                    | Message::Reply {
-                        outcome: Outcome::Ok(_),
-                        ..
-                    }
-            )
+            m,
+            Message::Call { .. }
+                | Message::Event { .. }
+                | Message::Reply {
+                    outcome: Outcome::Ok(_),
+                    ..
+                }
         );
-        if *count == 0 || !owner {
-            return Err(RejectReason::BadAttachments(
-                "an announcement without a message that can own attachments",
-            ));
+        if owner_next && !owner {
+            return Err(NO_OWNER);
         }
-        announced = announced.saturating_add(*count as usize);
-        pairs.next();
+        owner_next = false;
+        if let Message::Attach { count } = m {
+            if *count == 0 {
+                return Err(NO_OWNER);
+            }
+            announced = announced.saturating_add(*count as usize);
+            owner_next = true;
+        }
+    }
+    if owner_next {
+        return Err(NO_OWNER);
     }
     if announced != received {
         return Err(RejectReason::BadAttachments(

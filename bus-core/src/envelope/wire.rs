@@ -66,7 +66,8 @@ pub(super) fn write_messages<'a>(
     }
 }
 
-fn write_message(out: &mut Vec<u8>, message: &Message) {
+/// Appends one message of a `Messages` body.
+pub(crate) fn write_message(out: &mut Vec<u8>, message: &Message) {
     match message {
         Message::Call {
             id,
