@@ -153,7 +153,7 @@ impl Serialize for Attachment {
         match index.and_then(|i| u32::try_from(i).ok()) {
             Some(i) => serializer.serialize_u32(i),
             None => Err(S::Error::custom(
-                "an attachment travels only through a connection (encode_parts)",
+                "an attachment travels only through a connection",
             )),
         }
     }
@@ -169,7 +169,7 @@ impl<'de> Deserialize<'de> for Attachment {
                     .and_then(|incoming| incoming.get_mut(index))
                     .and_then(Option::take)
             })
-            .ok_or_else(|| D::Error::custom("no such attachment, or named twice"))
+            .ok_or_else(|| D::Error::custom("no such attachment"))
     }
 }
 

@@ -241,7 +241,7 @@ impl fmt::Display for CallError {
             CallError::Codec(e) => e.fmt(f),
             CallError::TooManyAttachments(n) => write!(
                 f,
-                "{n} attachments in one payload, more than the {} a frame may carry; send them in several calls",
+                "{n} attachments in one payload; a frame carries at most {}",
                 crate::attach::MAX_ATTACHMENTS_PER_FRAME
             ),
         }

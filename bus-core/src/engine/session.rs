@@ -244,7 +244,7 @@ impl Engine {
 }
 
 const NO_OWNER: RejectReason =
-    RejectReason::BadAttachments("an announcement without a message that can own attachments");
+    RejectReason::BadAttachments("not each announced just before a call, reply or event");
 
 /// Whether a frame's `Attach` messages hand out exactly its `received`
 /// attachments, each `Attach` (of at least one) just before a call, a
@@ -279,9 +279,7 @@ fn check_attachments(messages: &[Message], received: usize) -> Result<(), Reject
         return Err(NO_OWNER);
     }
     if announced != received {
-        return Err(RejectReason::BadAttachments(
-            "the frame's messages do not own exactly its attachments",
-        ));
+        return Err(NO_OWNER);
     }
     Ok(())
 }
