@@ -69,10 +69,10 @@ commands:
                             ?child-path=, ?versions=, ?extra-allow= parameters),
                             --rogue-framing (the widget lets the rogue frame it, to show
                             the bus rejecting it from inside a frame)
-  bench [--quick] [--no-native] [--only PAYLOAD,...]
-                            the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4
-                            in one headless Chromium run, criterion benches, gzip sizes; writes
-                            target/bench/report.{json,md,svg}
+  bench [--quick] [--no-native] [--only PAYLOAD,...] [--runs N]
+                            the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4,
+                            interleaved in headless Chromium, N runs (3; 1 with --quick), criterion
+                            benches, gzip sizes; writes target/bench/report.{json,md,svg}
   fuzz <target> [seconds]   run a bus-core fuzz target (needs nightly and cargo-fuzz);
                             targets: envelope_decode, allowlist_new
 ";
