@@ -13,7 +13,9 @@
 //! the sender window ([`SourceId::PEER`]), the frame's length, and the origin
 //! (a host talks only to the origin it embedded; otherwise the allowlist).
 //! Only then are the bytes read ([`FrameSource::bytes`]) and decoded, and
-//! only a decoded frame changes state. The session is bound to that origin,
+//! only a decoded frame changes state. A frame's attachments
+//! ([`crate::attach`]) are counted before they are looked at, their bytes
+//! count against the frame limit, and they must all belong to its messages. The session is bound to that origin,
 //! the peer window and a 128-bit id; after the handshake, session traffic is
 //! accepted only on the private port.
 //!
