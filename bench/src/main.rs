@@ -15,7 +15,7 @@ mod exports {
     use std::cell::RefCell;
     use std::time::Duration;
 
-    use bus_web::{Buffer, Bytes, Connection, Method, Options};
+    use bus_web::{Bytes, Connection, Method, Options};
     use serde::{Deserialize, Serialize};
     use wasm_bindgen::prelude::*;
     use web_sys::HtmlIFrameElement;
@@ -33,7 +33,8 @@ mod exports {
     /// Bytes travel as [`Bytes`]: one block, not a sequence of `u8`s.
     const BYTES: Method<Bytes, Bytes> = Method::new("bench.bytes");
     /// Bytes that stay out of wasm and ride the transfer list both ways.
-    const BUFFER: Method<Buffer, Buffer> = Method::new("bench.buffer");
+    #[cfg(feature = "buffers")]
+    const BUFFER: Method<bus_web::Buffer, bus_web::Buffer> = Method::new("bench.buffer");
 
     thread_local! {
         static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
@@ -60,7 +61,8 @@ mod exports {
         c.serve(SMALL, |s: Small| async move { Ok(s) });
         c.serve(TEXT, |s: String| async move { Ok(s) });
         c.serve(BYTES, |b: Bytes| async move { Ok(b) });
-        c.serve(BUFFER, |b: Buffer| async move { Ok(b) });
+        #[cfg(feature = "buffers")]
+        c.serve(BUFFER, |b: bus_web::Buffer| async move { Ok(b) });
         CONN.with(|slot| *slot.borrow_mut() = Some(c));
         Ok(())
     }
@@ -98,10 +100,11 @@ mod exports {
 
     /// One transferred round trip: the buffer is moved to the child and
     /// back, never copied into wasm (the caller's view is detached).
+    #[cfg(feature = "buffers")]
     #[wasm_bindgen]
     pub async fn bus_buffer(data: js_sys::Uint8Array) -> Result<js_sys::Uint8Array, JsValue> {
         let back = conn()?
-            .call(&BUFFER, &Buffer::new(data))
+            .call(&BUFFER, &bus_web::Buffer::new(data))
             .await
             .map_err(err)?;
         Ok(back.into_uint8_array())

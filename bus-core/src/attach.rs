@@ -16,11 +16,18 @@
 //! A frame that breaks any of these is rejected whole, before any of its
 //! messages acts.
 //!
+//! All this needs the `attachments` feature (on by default natively; in the
+//! browser, bus-web's `buffers` feature turns it on). Without it
+//! [`MAX_ATTACHMENTS_PER_FRAME`] is 0, a frame that brings an attachment is
+//! refused before it is looked at, and an [`Attachment`] has no values:
+//! nothing can make one, so none costs the wasm a byte.
+//!
 //! An attachment is opaque to the engine: whatever the binding put in it
 //! (a JS object in a browser, a `Vec<u8>` in native tests) and its length.
 //!
 //! ```
 //! use bus_core::attach::{Attachment, decode_parts, encode_parts};
+//! # if !bus_core::attach::ENABLED { return Ok(()); } // built without the feature
 //!
 //! let parts = (7u32, Attachment::new(vec![1u8, 2, 3], 3));
 //! let (bytes, attachments) = encode_parts(&parts)?;
@@ -31,59 +38,80 @@
 //! # Ok::<(), bus_core::CodecError>(())
 //! ```
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
-use std::rc::Rc;
 
 use serde::de::{DeserializeOwned, Error as _};
-use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::{CodecError, decode, encode};
 
+/// Whether this build carries attachments (the `attachments` feature).
+pub const ENABLED: bool = cfg!(feature = "attachments");
+
 /// The most attachments one frame may carry; a frame with more is refused
 /// before any of them is looked at, and a message with more is refused
-/// when sent.
-pub const MAX_ATTACHMENTS_PER_FRAME: usize = 64;
+/// when sent. 0 without the `attachments` feature.
+pub const MAX_ATTACHMENTS_PER_FRAME: usize = if ENABLED { 64 } else { 0 };
 
 /// A buffer that travels beside its frame (see the module docs). Cloning
 /// shares the buffer.
 #[derive(Clone)]
-pub struct Attachment {
-    value: Rc<dyn Any>,
+pub struct Attachment(Inner);
+
+#[cfg(feature = "attachments")]
+#[derive(Clone)]
+struct Inner {
+    value: std::rc::Rc<dyn std::any::Any>,
     len: usize,
 }
 
+/// Without the feature: no values.
+#[cfg(not(feature = "attachments"))]
+#[derive(Clone)]
+enum Inner {}
+
 impl Attachment {
     /// Wraps a binding's buffer of `len` bytes.
-    pub fn new<T: Any>(value: T, len: usize) -> Attachment {
-        Attachment {
-            value: Rc::new(value),
+    #[cfg(feature = "attachments")]
+    pub fn new<T: std::any::Any>(value: T, len: usize) -> Attachment {
+        Attachment(Inner {
+            value: std::rc::Rc::new(value),
             len,
-        }
+        })
     }
 
     /// Its length in bytes, as the binding measured it.
     pub fn len(&self) -> usize {
-        self.len
+        #[cfg(feature = "attachments")]
+        return self.0.len;
+        #[cfg(not(feature = "attachments"))]
+        match self.0 {}
     }
 
     /// Whether it holds no bytes.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The binding's buffer, if it is a `T`.
-    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
-        self.value.downcast_ref()
+    pub fn downcast_ref<T: std::any::Any>(&self) -> Option<&T> {
+        #[cfg(feature = "attachments")]
+        return self.0.value.downcast_ref();
+        #[cfg(not(feature = "attachments"))]
+        match self.0 {}
     }
 }
 
 impl PartialEq for Attachment {
     /// The same buffer.
     fn eq(&self, other: &Attachment) -> bool {
-        Rc::ptr_eq(&self.value, &other.value)
+        #[cfg(feature = "attachments")]
+        return std::rc::Rc::ptr_eq(&self.0.value, &other.0.value);
+        #[cfg(not(feature = "attachments"))]
+        {
+            let _ = other;
+            match self.0 {}
+        }
     }
 }
 
@@ -91,42 +119,23 @@ impl Eq for Attachment {}
 
 impl fmt::Debug for Attachment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Attachment({} bytes)", self.len)
+        write!(f, "Attachment({} bytes)", self.len())
     }
-}
-
-thread_local! {
-    /// Set while [`encode_parts`] runs: the attachments met so far.
-    static OUTGOING: RefCell<Option<Vec<Attachment>>> = const { RefCell::new(None) };
-    /// Set while [`decode_parts`] runs: the attachments not claimed yet.
-    static INCOMING: RefCell<Option<Vec<Option<Attachment>>>> = const { RefCell::new(None) };
 }
 
 /// Encodes `value` with postcard, setting its attachments aside.
 pub fn encode_parts<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(Vec<u8>, Vec<Attachment>), CodecError> {
-    let outer = set_outgoing(Some(Vec::new()));
-    let bytes = encode(value);
-    let attachments = set_outgoing(outer).unwrap_or_default();
-    Ok((bytes?, attachments))
-}
-
-// The scopes are set and reset out of line: once in the wasm, however many
-// payload types are encoded.
-#[inline(never)]
-fn set_outgoing(to: Option<Vec<Attachment>>) -> Option<Vec<Attachment>> {
-    OUTGOING.with(|o| o.replace(to))
-}
-
-#[inline(never)]
-fn enter_incoming(attachments: Vec<Attachment>) -> Option<Vec<Option<Attachment>>> {
-    set_incoming(Some(attachments.into_iter().map(Some).collect()))
-}
-
-#[inline(never)]
-fn set_incoming(to: Option<Vec<Option<Attachment>>>) -> Option<Vec<Option<Attachment>>> {
-    INCOMING.with(|i| i.replace(to))
+    #[cfg(feature = "attachments")]
+    {
+        let outer = scopes::set_outgoing(Some(Vec::new()));
+        let bytes = encode(value);
+        let attachments = scopes::set_outgoing(outer).unwrap_or_default();
+        Ok((bytes?, attachments))
+    }
+    #[cfg(not(feature = "attachments"))]
+    encode(value).map(|bytes| (bytes, Vec::new()))
 }
 
 /// Decodes `bytes` with postcard, giving each attachment index in it the
@@ -136,25 +145,33 @@ pub fn decode_parts<T: DeserializeOwned>(
     bytes: &[u8],
     attachments: Vec<Attachment>,
 ) -> Result<T, CodecError> {
-    let outer = enter_incoming(attachments);
-    let value = decode(bytes);
-    set_incoming(outer);
-    value
+    #[cfg(feature = "attachments")]
+    {
+        let outer = scopes::enter_incoming(attachments);
+        let value = decode(bytes);
+        scopes::set_incoming(outer);
+        value
+    }
+    #[cfg(not(feature = "attachments"))]
+    {
+        drop(attachments);
+        decode(bytes)
+    }
 }
 
 impl Serialize for Attachment {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let index = OUTGOING.with(|o| {
-            o.borrow_mut().as_mut().map(|set_aside| {
-                set_aside.push(self.clone());
-                set_aside.len() - 1
-            })
-        });
-        match index.and_then(|i| u32::try_from(i).ok()) {
+        #[cfg(feature = "attachments")]
+        match scopes::set_aside(self) {
             Some(i) => serializer.serialize_u32(i),
-            None => Err(S::Error::custom(
+            None => Err(serde::ser::Error::custom(
                 "an attachment travels only through a connection",
             )),
+        }
+        #[cfg(not(feature = "attachments"))]
+        {
+            let _ = serializer;
+            match self.0 {}
         }
     }
 }
@@ -162,19 +179,75 @@ impl Serialize for Attachment {
 impl<'de> Deserialize<'de> for Attachment {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Attachment, D::Error> {
         let index = u32::deserialize(deserializer)? as usize;
-        INCOMING
-            .with(|i| {
-                i.borrow_mut()
-                    .as_mut()
-                    .and_then(|incoming| incoming.get_mut(index))
-                    .and_then(Option::take)
-            })
-            .ok_or_else(|| D::Error::custom("no such attachment"))
+        #[cfg(feature = "attachments")]
+        return scopes::claim(index).ok_or_else(|| D::Error::custom("no such attachment"));
+        #[cfg(not(feature = "attachments"))]
+        {
+            let _ = index;
+            Err(D::Error::custom("this bus is built without attachments"))
+        }
     }
 }
 
-#[cfg(test)]
+/// The attachments of the payload being encoded or decoded.
+#[cfg(feature = "attachments")]
+mod scopes {
+    use std::cell::RefCell;
+
+    use super::Attachment;
+
+    thread_local! {
+        /// Set while `encode_parts` runs: the attachments met so far.
+        static OUTGOING: RefCell<Option<Vec<Attachment>>> = const { RefCell::new(None) };
+        /// Set while `decode_parts` runs: the attachments not claimed yet.
+        static INCOMING: RefCell<Option<Vec<Option<Attachment>>>> = const { RefCell::new(None) };
+    }
+
+    // Set and reset out of line: once in the wasm, however many payload
+    // types are encoded.
+    #[inline(never)]
+    pub(super) fn set_outgoing(to: Option<Vec<Attachment>>) -> Option<Vec<Attachment>> {
+        OUTGOING.with(|o| o.replace(to))
+    }
+
+    #[inline(never)]
+    pub(super) fn enter_incoming(attachments: Vec<Attachment>) -> Option<Vec<Option<Attachment>>> {
+        set_incoming(Some(attachments.into_iter().map(Some).collect()))
+    }
+
+    #[inline(never)]
+    pub(super) fn set_incoming(
+        to: Option<Vec<Option<Attachment>>>,
+    ) -> Option<Vec<Option<Attachment>>> {
+        INCOMING.with(|i| i.replace(to))
+    }
+
+    /// Sets `a` aside in the current encoding; its index, or `None` outside one.
+    pub(super) fn set_aside(a: &Attachment) -> Option<u32> {
+        let index = OUTGOING.with(|o| {
+            o.borrow_mut().as_mut().map(|set_aside| {
+                set_aside.push(a.clone());
+                set_aside.len() - 1
+            })
+        });
+        index.and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// Takes attachment `index` of the current decoding, once.
+    pub(super) fn claim(index: usize) -> Option<Attachment> {
+        INCOMING.with(|i| {
+            i.borrow_mut()
+                .as_mut()
+                .and_then(|incoming| incoming.get_mut(index))
+                .and_then(Option::take)
+        })
+    }
+}
+
+#[cfg(all(test, feature = "attachments"))]
 mod tests {
+    use serde::ser::Error as _;
+
     use super::*;
 
     fn buffer(bytes: &[u8]) -> Attachment {

@@ -239,6 +239,10 @@ impl fmt::Display for CallError {
                 "request of {len} bytes exceeds the {max}-byte frame limit; transfer large data separately or raise Limits::max_frame_bytes on both sides"
             ),
             CallError::Codec(e) => e.fmt(f),
+            CallError::TooManyAttachments(n) if !crate::attach::ENABLED => write!(
+                f,
+                "{n} attachments in one payload, and this bus is built without them: enable bus-web's `buffers` feature"
+            ),
             CallError::TooManyAttachments(n) => write!(
                 f,
                 "{n} attachments in one payload; a frame carries at most {}",

@@ -1,6 +1,7 @@
 //! Attachments over the in-memory pair: typed payloads that hold buffers
 //! beside the frame, and the rules a received frame's attachments must
 //! follow (each broken rule rejects the frame whole, before it acts).
+#![cfg(feature = "attachments")]
 
 use std::borrow::Cow;
 use std::time::Duration;

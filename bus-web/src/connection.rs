@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 
 use crate::cancellation::Cancellation;
 use crate::driver::{Inner, drive, schedule_drive};
-use crate::handlers::{Handler, Parts};
+use crate::handlers::Handler;
+use crate::parts::{Parts, join, split};
 use crate::streams::{Feed, Stream};
 use crate::transport::Traffic;
 
@@ -162,7 +163,10 @@ impl Connection {
         let outcome = rx.await;
         guard.armed = false;
         match outcome {
-            Ok(Ok((bytes, attachments))) => Ok(decode_parts(&bytes, attachments)?),
+            Ok(Ok(parts)) => {
+                let (bytes, attachments) = split(parts);
+                Ok(decode_parts(&bytes, attachments)?)
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(CallError::Closed(CloseReason::Local(
                 "connection dropped".into(),
@@ -198,11 +202,14 @@ impl Connection {
         Fut: Future<Output = Result<Resp, RemoteError>> + 'static,
     {
         let handler = Rc::new(handler);
-        let erased: Handler = Rc::new(move |(bytes, attachments), cancel: Cancellation| {
+        let erased: Handler = Rc::new(move |parts, cancel: Cancellation| {
+            let (bytes, attachments) = split(parts);
             let handler = handler.clone();
             Box::pin(async move {
                 let request = method.accept_request_parts(&bytes, attachments)?;
-                method.finish_response_parts(handler(request, cancel).await)
+                let (bytes, attachments) =
+                    method.finish_response_parts(handler(request, cancel).await)?;
+                Ok(join(bytes, attachments))
             })
         });
         self.inner
@@ -324,7 +331,8 @@ impl<T: Serialize + DeserializeOwned> Events<T> {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
             match futures_core::Stream::poll_next(Pin::new(&mut self.raw), cx) {
-                Poll::Ready(Some((bytes, attachments))) => {
+                Poll::Ready(Some(parts)) => {
+                    let (bytes, attachments) = split(parts);
                     match decode_parts(&bytes, attachments) {
                         Ok(value) => return Poll::Ready(Some(value)),
                         Err(e) => {

@@ -20,8 +20,9 @@ use web_sys::{MessageEvent, Performance, Window};
 
 use crate::diagnostics;
 use crate::frame::JsFrame;
-use crate::handlers::{Handlers, Parts};
+use crate::handlers::Handlers;
 use crate::page;
+use crate::parts::{Parts, join, split};
 use crate::streams::Feed;
 use crate::transport::{PeerKind, Traffic, Transport, WindowTransport, close_ports};
 
@@ -229,7 +230,10 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
             method,
             payload,
             attachments,
-        } => match inner.handlers.start(id, &method, (payload, attachments)) {
+        } => match inner
+            .handlers
+            .start(id, &method, join(payload, attachments))
+        {
             None => {
                 inner.engine.reply(id, Err(method_not_found(&method)));
             }
@@ -259,7 +263,7 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
             attachments,
         } => {
             if let Some(tx) = inner.calls.remove(&call) {
-                let _ = tx.send(result.map(|bytes| (bytes, attachments)));
+                let _ = tx.send(result.map(|bytes| join(bytes, attachments)));
             }
         }
         Delivery::Event {
@@ -268,7 +272,7 @@ fn dispatch(rc: &Rc<RefCell<Inner>>, delivery: Delivery) {
             attachments,
         } => {
             if let Some(feed) = inner.events.get(&topic) {
-                feed.send(&(payload, attachments));
+                feed.send(&join(payload, attachments));
             }
         }
         Delivery::Cancelled(id) => inner.handlers.cancel(id),
@@ -288,7 +292,7 @@ fn finish_request(
     if let Ok(mut inner) = rc.try_borrow_mut() {
         inner.handlers.finished(id);
         if let Some(result) = result {
-            inner.engine.reply_with(id, result);
+            inner.engine.reply_with(id, result.map(split));
         }
     }
 }

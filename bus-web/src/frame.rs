@@ -60,6 +60,7 @@ impl FrameSource for JsFrame {
             .map_or(0, |parts| (parts.length() as usize).saturating_sub(1))
     }
 
+    #[cfg(feature = "buffers")]
     fn attachments(&self) -> Option<Vec<Attachment>> {
         let mut out = Vec::new();
         if let Some(parts) = &self.with_attachments {
@@ -70,5 +71,12 @@ impl FrameSource for JsFrame {
             }
         }
         Some(out)
+    }
+
+    /// Without the `buffers` feature the engine refuses a frame that brings
+    /// attachments before asking for them.
+    #[cfg(not(feature = "buffers"))]
+    fn attachments(&self) -> Option<Vec<Attachment>> {
+        None
     }
 }

@@ -13,13 +13,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use bus_core::vec_map::VecMap;
-use bus_core::{Attachment, RemoteError, RequestId};
+use bus_core::{RemoteError, RequestId};
 
 use crate::cancellation::Cancellation;
 use crate::diagnostics;
+use crate::parts::Parts;
 
-/// An encoded payload and the attachments its indexes name.
-pub(crate) type Parts = (Vec<u8>, Vec<Attachment>);
 pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Parts, RemoteError>>>>;
 pub(crate) type Handler = Rc<dyn Fn(Parts, Cancellation) -> HandlerFuture>;
 

@@ -15,8 +15,8 @@
 //!   when the engine accepts the frame it came with. Frames travel as
 //!   `Uint8Array`s (cloned up to 4 KiB, transferred above), and a received
 //!   one is copied into wasm only after its sender, size and origin passed
-//!   the engine's checks. A [`Buffer`] in a payload is not copied at all: it
-//!   travels beside the frame, transferred. A message from a window that is no connection's
+//!   the engine's checks. With the `buffers` feature, a `Buffer` in a payload
+//!   is not copied at all: it travels beside the frame, transferred. A message from a window that is no connection's
 //!   peer is counted once per page after reading at most its 22-byte header
 //!   ([`diagnostics::stray`]).
 //! - No `postMessage` with `"*"`, except to a peer whose origin is `"null"`,
@@ -98,7 +98,7 @@ pub use origins::allowlist;
 // streams, frame, test_hook} → diagnostics, and handlers → cancellation;
 // connection and hub are the public face. cancellation, connect_error and
 // options compile natively too (for servers rendering apps under SSR).
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "buffers"))]
 mod buffer;
 #[cfg(target_arch = "wasm32")]
 mod connect;
@@ -117,13 +117,15 @@ mod hub;
 #[cfg(target_arch = "wasm32")]
 mod page;
 #[cfg(target_arch = "wasm32")]
+mod parts;
+#[cfg(target_arch = "wasm32")]
 mod streams;
 #[cfg(all(target_arch = "wasm32", feature = "test-hook"))]
 pub mod test_hook;
 #[cfg(target_arch = "wasm32")]
 mod transport;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "buffers"))]
 pub use buffer::Buffer;
 #[cfg(target_arch = "wasm32")]
 pub use connect::{connect_iframe, connect_opener, connect_parent, connect_popup, open_popup};

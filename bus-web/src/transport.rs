@@ -109,7 +109,7 @@ fn message(t: &Transmit) -> Result<(JsValue, Array), String> {
     if t.bytes.len() > TRANSFER_ABOVE {
         transfer.push(&view.buffer());
     }
-    if t.attachments.is_empty() {
+    if !cfg!(feature = "buffers") || t.attachments.is_empty() {
         return Ok((view.into(), transfer));
     }
     let parts = Array::new();

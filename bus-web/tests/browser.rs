@@ -10,9 +10,11 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
+#[cfg(feature = "buffers")]
+use bus_web::Buffer;
 use bus_web::{
-    Allowlist, Buffer, CallError, CloseReason, Connection, Hub, Method, Options, RemoteError,
-    State, Topic, Versions, connect_iframe, connect_parent, diagnostics,
+    Allowlist, CallError, CloseReason, Connection, Hub, Method, Options, RemoteError, State, Topic,
+    Versions, connect_iframe, connect_parent, diagnostics,
 };
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -28,6 +30,7 @@ const SLOW: Method<(), ()> = Method::new("slow");
 const FAIL: Method<(), ()> = Method::new("fail");
 const BLOB: Method<Vec<u8>, Vec<u8>> = Method::new("blob");
 /// Sums the buffer's bytes in the guest and sends back a buffer of its own.
+#[cfg(feature = "buffers")]
 const DIGEST: Method<(String, Buffer), (u32, Buffer)> = Method::new("digest");
 const RESIZE: Method<u32, u32> = Method::new("host.resize");
 const ANNOUNCE: Method<String, ()> = Method::new("announce");
@@ -98,6 +101,7 @@ pub fn bus_test_guest(name: String) -> Result<(), JsValue> {
         Err(RemoteError::new(402, "declined").with_raw_data(vec![4, 2]))
     });
     conn.serve(BLOB, |v: Vec<u8>| async move { Ok(v) });
+    #[cfg(feature = "buffers")]
     conn.serve(DIGEST, |(tag, data): (String, Buffer)| async move {
         let sum = data.to_vec().iter().map(|&b| u32::from(b)).sum::<u32>();
         let reply = Buffer::from_slice(format!("{tag}:{}", data.len()).as_bytes());
@@ -319,6 +323,7 @@ async fn calls_events_and_errors_flow_both_ways() {
     );
 }
 
+#[cfg(feature = "buffers")]
 #[wasm_bindgen_test]
 async fn buffers_are_transferred_beside_the_frame_both_ways() {
     let frame = guest_frame("alpha");

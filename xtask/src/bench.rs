@@ -80,6 +80,7 @@ pub fn bench(args: &[String]) -> Result {
     println!("\n==> build the bench app (release)");
     bus_harness::WasmApp::new("bench-app")
         .bin("bench-app")
+        .features(["buffers"])
         .profile("release")
         .out_dir(www.join("wasm"))
         .build()

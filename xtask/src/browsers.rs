@@ -247,6 +247,8 @@ pub(crate) fn web_tests(browser: &Browser, driver: WebDriver) -> Result<Command>
         "bus-web",
         "-p",
         "bus-leptos",
+        "--features",
+        "bus-web/buffers",
         "--target",
         WASM_TARGET,
     ])

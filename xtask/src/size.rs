@@ -101,11 +101,18 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
     println!("\n==> build the size probes (opt-level z, LTO)");
     let mut gz = std::collections::BTreeMap::new();
     let mut breakdown = Vec::new();
-    for name in ["size-baseline", "size-bus"] {
+    // The last probe is the bus probe with bus-web's `buffers` feature (and
+    // a `Buffer` method served): what zero-copy buffers cost on top.
+    for (name, bin, features) in [
+        ("size-baseline", "size-baseline", &[][..]),
+        ("size-bus", "size-bus", &[][..]),
+        ("size-bus-buffers", "size-bus", &["buffers"][..]),
+    ] {
         let glue = out.join("size").join(name);
         // Optimised below, after the breakdown reads the unoptimised wasm.
         bus_harness::WasmApp::new("bench-app")
-            .bin(name)
+            .bin(bin)
+            .features(features)
             .profile("wasm-size")
             .out_name(name)
             .out_dir(&glue)

@@ -1,5 +1,5 @@
 //! Size probe: the same minimal app, plus the bus: connect to the parent and
-//! serve one method.
+//! serve one method (and, with the `buffers` feature, one taking a `Buffer`).
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen::prelude::*;
@@ -15,6 +15,12 @@ pub fn echo(allow: String) -> Result<(), JsValue> {
     let conn = bus_web::connect_parent(bus_web::Options::new(allowlist))
         .map_err(|e| JsValue::from_str(&e.to_string()))?;
     conn.serve(ECHO, |s: String| async move { Ok(s) });
+    #[cfg(feature = "buffers")]
+    {
+        const FILE: bus_web::Method<bus_web::Buffer, bus_web::Buffer> =
+            bus_web::Method::new("file");
+        conn.serve(FILE, |b: bus_web::Buffer| async move { Ok(b) });
+    }
     std::mem::forget(conn);
     Ok(())
 }

@@ -59,7 +59,7 @@ pub use types::{
     Route, SourceId, State, Stats, Transmit, WithAttachments,
 };
 
-use crate::attach::{Attachment, MAX_ATTACHMENTS_PER_FRAME, encode_parts};
+use crate::attach::{self, Attachment, MAX_ATTACHMENTS_PER_FRAME, encode_parts};
 use crate::entropy::Entropy;
 use crate::envelope::{Body, DecodeError, Envelope, Message, Outcome, has_namespace};
 use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
@@ -237,7 +237,11 @@ impl Engine {
         let attachments = match frame.attachment_count() {
             0 => Vec::new(),
             n if n > MAX_ATTACHMENTS_PER_FRAME => {
-                return Err(RejectReason::BadAttachments("more than a frame may carry"));
+                return Err(RejectReason::BadAttachments(if attach::ENABLED {
+                    "more than a frame may carry"
+                } else {
+                    "this bus is built without the attachments feature"
+                }));
             }
             _ => frame
                 .attachments()
@@ -448,7 +452,7 @@ impl Engine {
             (Ok(()), Ok((bytes, attachments))) => (Outcome::Ok(bytes), attachments),
             (Ok(()), Err(e)) => (Outcome::Err(e), Vec::new()),
             (Err(e), _) => (
-                Outcome::Err(RemoteError::new(RemoteError::INTERNAL, e.to_string())),
+                Outcome::Err(RemoteError::new(RemoteError::INTERNAL, unsendable(&e))),
                 Vec::new(),
             ),
         };
@@ -698,6 +702,18 @@ impl Engine {
             reason,
             origin: origin.map(str::to_owned),
         }));
+    }
+}
+
+/// Why a handler's answer could not be sent, for the caller. (Not
+/// `CallError`'s `Display`: this is its only use in a guest's wasm, and the
+/// numbers are the callee's to log.)
+fn unsendable(e: &CallError) -> &'static str {
+    match e {
+        CallError::TooManyAttachments(_) => {
+            "the response holds more attachments than a frame may carry"
+        }
+        _ => "the response is larger than a frame may be (Limits::max_frame_bytes)",
     }
 }
 

@@ -177,7 +177,9 @@ impl Outbox {
         }
         let mut all = Vec::new();
         for q in self.queue.drain(..taken) {
-            if let Ok(count @ 1..) = u32::try_from(q.attachments.len()) {
+            if crate::attach::ENABLED
+                && let Ok(count @ 1..) = u32::try_from(q.attachments.len())
+            {
                 write_message(&mut frame, &Message::Attach { count });
                 all.extend(q.attachments);
             }
@@ -265,12 +267,14 @@ mod tests {
         assert!(frame.len() <= max, "{} > {max}", frame.len());
     }
 
+    #[cfg(feature = "attachments")]
     fn buffers(n: usize, len: usize) -> Vec<Attachment> {
         (0..n)
             .map(|_| Attachment::new(vec![0u8; len], len))
             .collect()
     }
 
+    #[cfg(feature = "attachments")]
     fn event(topic: &str) -> Message {
         Message::Event {
             topic: topic.into(),
@@ -278,6 +282,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "attachments")]
     #[test]
     fn attachments_are_announced_and_travel_with_their_frame() {
         let mut o = Outbox::default();
@@ -301,6 +306,7 @@ mod tests {
         assert_eq!(attachments, [a, b].concat());
     }
 
+    #[cfg(feature = "attachments")]
     #[test]
     fn attachments_count_against_the_frame_size_and_the_per_frame_cap() {
         // By bytes: two 600-byte buffers do not fit one 1 KiB frame.
@@ -321,6 +327,7 @@ mod tests {
         const { assert!(MAX_ATTACHMENTS_PER_FRAME < 80) };
     }
 
+    #[cfg(feature = "attachments")]
     #[test]
     fn a_withdrawn_call_takes_its_attachments_with_it() {
         let mut o = Outbox::default();

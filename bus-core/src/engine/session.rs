@@ -99,7 +99,7 @@ impl Engine {
             }
             // Checked above: `owed` of them are there. (At most 64, so the
             // drain from the front is cheap.)
-            let own = if owed == 0 {
+            let own = if owed == 0 || !crate::attach::ENABLED {
                 Vec::new()
             } else {
                 attachments.drain(..std::mem::take(&mut owed)).collect()
@@ -251,6 +251,11 @@ const NO_OWNER: RejectReason =
 /// successful reply or an event. Checked before any message acts, so a
 /// frame that fails is rejected whole.
 fn check_attachments(messages: &[Message], received: usize) -> Result<(), RejectReason> {
+    if !crate::attach::ENABLED {
+        // None can arrive (refused when counted), so none may be announced.
+        let announced = messages.iter().any(|m| matches!(m, Message::Attach { .. }));
+        return if announced { Err(NO_OWNER) } else { Ok(()) };
+    }
     let mut announced: usize = 0;
     let mut owner_next = false;
     for m in messages {
