@@ -644,13 +644,17 @@ impl Engine {
         if matches!(self.phase, Phase::Closed(_)) {
             return;
         }
-        if tell_peer && matches!(self.phase, Phase::Connected(_)) {
+        // Only the application's own close is told (every other reason is
+        // the peer's doing or happens before a session exists), with its
+        // words: no `Display` of the reason needed in the wasm.
+        if tell_peer
+            && matches!(self.phase, Phase::Connected(_))
+            && let CloseReason::Local(note) = &reason
+        {
             // Flush what is queued, then the close, before the phase ends.
-            let note = match &reason {
-                CloseReason::Local(r) => r.clone(),
-                other => other.to_string(),
-            };
-            self.outbox.push(Message::Close { reason: note });
+            self.outbox.push(Message::Close {
+                reason: note.clone(),
+            });
             while let Some(t) = self.next_session_frame() {
                 self.handshake_out.push_back(t);
             }
