@@ -308,6 +308,7 @@ fn write_reports(
         "results": results,
         "sizes_gz_bytes": {
             "bus-minimal": bus_minimal,
+            "bus-minimal-buffers": sizes.get("size-bus-buffers"),
             "wasm-bindgen-baseline": baseline,
             "demo-parent": sizes.get("demo-parent"),
             "demo-child": sizes.get("demo-child"),
@@ -436,6 +437,11 @@ fn write_reports(
     md += &format!(
         "| bus-minimal (wasm + JS; opt-level z, LTO, wasm-opt -Oz, minified glue) | {bus_minimal} |\n| same app without the bus (wasm-bindgen baseline) | {baseline} |\n| what the bus adds | {} |\n",
         bus_minimal.saturating_sub(baseline)
+    );
+    let buffers = sizes.get("size-bus-buffers").copied().unwrap_or(0);
+    md += &format!(
+        "| bus-minimal with bus-web's `buffers` feature (and a `Buffer` method served) | {buffers} |\n| what `buffers` adds | {} |\n",
+        buffers.saturating_sub(bus_minimal)
     );
     for name in ["demo-parent", "demo-child"] {
         md += &format!(
