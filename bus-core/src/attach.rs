@@ -25,18 +25,7 @@
 //! An attachment is opaque to the engine: whatever the binding put in it
 //! (a JS object in a browser, a `Vec<u8>` in native tests) and its length.
 //!
-//! ```
-//! use bus_core::attach::{Attachment, decode_parts, encode_parts};
-//! # if !bus_core::attach::ENABLED { return Ok(()); } // built without the feature
-//!
-//! let parts = (7u32, Attachment::new(vec![1u8, 2, 3], 3));
-//! let (bytes, attachments) = encode_parts(&parts)?;
-//! assert_eq!(bytes, [7, 0]); // the number, then the attachment's index
-//! assert_eq!(attachments.len(), 1);
-//! let (n, a): (u32, Attachment) = decode_parts(&bytes, attachments)?;
-//! assert_eq!((n, a.downcast_ref::<Vec<u8>>()), (7, Some(&vec![1, 2, 3])));
-//! # Ok::<(), bus_core::CodecError>(())
-//! ```
+//! `Attachment::new` (with the feature) shows an example.
 
 use std::fmt;
 
@@ -72,6 +61,18 @@ enum Inner {}
 
 impl Attachment {
     /// Wraps a binding's buffer of `len` bytes.
+    ///
+    /// ```
+    /// use bus_core::attach::{Attachment, decode_parts, encode_parts};
+    ///
+    /// let parts = (7u32, Attachment::new(vec![1u8, 2, 3], 3));
+    /// let (bytes, attachments) = encode_parts(&parts)?;
+    /// assert_eq!(bytes, [7, 0]); // the number, then the attachment's index
+    /// assert_eq!(attachments.len(), 1);
+    /// let (n, a): (u32, Attachment) = decode_parts(&bytes, attachments)?;
+    /// assert_eq!((n, a.downcast_ref::<Vec<u8>>()), (7, Some(&vec![1, 2, 3])));
+    /// # Ok::<(), bus_core::CodecError>(())
+    /// ```
     #[cfg(feature = "attachments")]
     pub fn new<T: std::any::Any>(value: T, len: usize) -> Attachment {
         Attachment(Inner {
