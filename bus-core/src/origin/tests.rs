@@ -1,3 +1,7 @@
+//! Unit checks of the allowlist API. The adversarial table every
+//! implementation shares, docs/protocol/origins.json, runs in
+//! bus-core/tests/origin_table.rs.
+
 use super::*;
 
 fn list(p: &[&str]) -> Allowlist {
@@ -18,29 +22,6 @@ fn empty_allowlist_allows_nothing() {
 }
 
 #[test]
-fn exact_entries_match_only_themselves() {
-    let a = list(&[
-        "https://app.example.com",
-        "http://localhost:8081",
-        "http://[::1]:8080",
-    ]);
-    assert!(a.allows("https://app.example.com"));
-    assert!(a.allows("http://localhost:8081"));
-    assert!(a.allows("http://[::1]:8080"));
-    for o in [
-        "http://app.example.com",
-        "https://app.example.com:8443",
-        "https://example.com",
-        "https://x.app.example.com",
-        "http://localhost:8082",
-        "http://localhost",
-        "http://[::1]:8081",
-    ] {
-        assert!(!a.allows(o), "{o}");
-    }
-}
-
-#[test]
 fn entries_are_canonicalised_at_load() {
     let a = list(&["HTTPS://App.Example.COM:443/", "http://Bücher.example:80"]);
     assert!(a.allows("https://app.example.com"));
@@ -48,100 +29,6 @@ fn entries_are_canonicalised_at_load() {
     assert_eq!(
         a.exact_origins().collect::<Vec<_>>(),
         ["https://app.example.com", "http://xn--bcher-kva.example"]
-    );
-}
-
-#[test]
-fn non_serialized_inputs_never_match() {
-    let a = list(&["https://app.example.com", "https://*.example.org"]);
-    for o in [
-        "https://app.example.com/",
-        "https://APP.example.com",
-        "HTTPS://app.example.com",
-        "https://app.example.com:443",
-        "https://app.example.com.",
-        " https://app.example.com",
-        "https://app.example.com ",
-        "https://app.example.com\0",
-        "https://user@app.example.com",
-        "https://app%2eexample.com",
-        "https://*.example.org",
-        "https://a.example.org/",
-        "https://a.example.org.",
-        "https://A.example.org",
-        "https://a..example.org",
-        "https://a.example.org:443",
-        "https://a.example.org\t",
-        "https://user:pw@a.example.org",
-        "https://a%2eexample.org",
-        "https://xn--bcher-kva.example.org/x",
-    ] {
-        assert!(!a.allows(o), "{o:?}");
-    }
-}
-
-#[test]
-fn lookalike_origins_are_refused() {
-    let a = list(&["https://app.example.com", "https://*.example.org"]);
-    for o in [
-        "https://app.example.com.evil.com",
-        "https://evilapp.example.com",
-        "https://app-example.com",
-        "https://app.example.co",
-        "https://app.example.comm",
-        "https://appexample.com",
-        "https://example.org.evil.com",
-        "https://evilexample.org",
-        "https://a.example.org.evil.net",
-        "https://xn--pp-wla.example.com", // app with a Cyrillic-looking letter, punycode
-        "http://a.example.org",
-    ] {
-        assert!(!a.allows(o), "{o}");
-    }
-}
-
-#[test]
-fn wildcard_matches_any_depth_but_not_bare_domain() {
-    let a = list(&["https://*.example.com"]);
-    assert!(a.allows("https://a.example.com"));
-    assert!(a.allows("https://a.b.c.example.com"));
-    assert!(a.allows("https://xn--bcher-kva.example.com"));
-    assert!(!a.allows("https://example.com"));
-    assert!(!a.allows("https://.example.com"));
-    assert!(!a.allows("http://a.example.com"));
-    assert!(!a.allows("https://a.example.com:8443"));
-}
-
-#[test]
-fn wildcard_port_is_exact() {
-    let a = list(&["http://*.localhost:8081"]);
-    assert!(a.allows("http://a.localhost:8081"));
-    assert!(!a.allows("http://a.localhost"));
-    assert!(!a.allows("http://a.localhost:8082"));
-    assert!(!a.allows("http://localhost:8081"));
-}
-
-#[test]
-fn wildcard_over_public_suffix_is_refused() {
-    for p in [
-        "https://*.com",
-        "https://*.co.uk",
-        "https://*.github.io",
-        "https://*.blogspot.com",
-        "https://*.internal",
-    ] {
-        assert!(
-            matches!(refused(p), Problem::WildcardOverPublicSuffix(_)),
-            "{p}"
-        );
-    }
-    assert!(
-        Allowlist::new([
-            "https://*.example.co.uk",
-            "https://*.me.github.io",
-            "http://*.localhost"
-        ])
-        .is_ok()
     );
 }
 
