@@ -1,0 +1,192 @@
+// The allowlist of docs/PROTOCOL.md section 9.3: deny by default, entries
+// canonicalised once by the platform's own URL parser (the one that writes
+// event.origin), exact entries compared as strings, wildcard entries over
+// one owner's domain only. The same table of adversarial origins as
+// bus-core's holds it (docs/protocol/origins.json).
+
+/** Why an allowlist entry was refused. */
+export type Problem =
+  | "empty"
+  | "whitespace"
+  | "opaque-not-a-pattern"
+  | "not-a-url"
+  | "scheme"
+  | "userinfo"
+  | "path"
+  | "query"
+  | "fragment"
+  | "percent-encoded"
+  | "regex-like"
+  | "misplaced-wildcard"
+  | "wildcard-over-public-suffix"
+  | "wildcard-over-ip"
+  | "trailing-dot";
+
+const WHY: Record<Problem, string> = {
+  empty: "it is empty; write an origin such as https://app.example.com",
+  whitespace: "it contains whitespace or a control character; remove it",
+  "opaque-not-a-pattern":
+    '"null" is not a pattern; pass allowOpaqueOrigins: true if you really accept sandboxed or data: frames',
+  "not-a-url": "it is not an origin; write scheme://host[:port]",
+  scheme: "only http and https origins can be allowed",
+  userinfo: "it carries user:password@; an origin has none",
+  path: "it carries a path; an origin is scheme://host[:port] only",
+  query: "it carries a ?query; an origin is scheme://host[:port] only",
+  fragment: "it carries a #fragment; an origin is scheme://host[:port] only",
+  "percent-encoded": "it is percent-encoded; write the host as is (IDN hosts are fine)",
+  "regex-like": "it looks like a regular expression; patterns are origins with an optional leading *. label",
+  "misplaced-wildcard": "* may only stand as the whole leftmost label, as in https://*.example.com",
+  "wildcard-over-public-suffix":
+    "it is a wildcard over a public suffix, which would allow sites of unrelated owners; name your own domain, as in https://*.yours.example",
+  "wildcard-over-ip": "a wildcard needs a domain name, not an IP address",
+  "trailing-dot": "the host ends with a dot; remove it",
+};
+
+/** An allowlist entry that cannot be used, with what to write instead. */
+export class OriginError extends Error {
+  constructor(
+    readonly entry: string,
+    readonly problem: Problem,
+  ) {
+    super(`allowlist entry "${entry}" refused: ${WHY[problem]}`);
+  }
+}
+
+// Multi-label public suffixes a wildcard may not stand over: the browser
+// build's short list, the same as bus-core's (a test holds them equal). Any
+// single label but localhost is refused as well.
+const SUFFIXES = new Set(
+  (
+    "ac.in ac.jp ac.uk appspot.com azurestaticapps.net azurewebsites.net bitbucket.io blogspot.com " +
+    "cloudfront.net co.at co.id co.il co.in co.jp co.kr co.nz co.th co.uk co.za codeberg.page com.ar " +
+    "com.au com.br com.cn com.co com.eg com.hk com.mx com.my com.ng com.pe com.ph com.pk com.sa com.sg " +
+    "com.tr com.tw com.ua com.vn edu.au firebaseapp.com fly.dev github.io gitlab.io gov.au gov.uk " +
+    "herokuapp.com ltd.uk me.uk ne.jp net.au net.br net.cn net.in netlify.app now.sh onrender.com " +
+    "or.jp or.kr org.au org.br org.cn org.in org.nz org.uk pages.dev plc.uk readthedocs.io surge.sh " +
+    "vercel.app web.app workers.dev"
+  ).split(" "),
+);
+
+/** The suffixes above, for the test that holds them equal to bus-core's. */
+export const builtInSuffixes = (): string[] => [...SUFFIXES];
+
+const isIp = (host: string): boolean => host[0] == "[" || /^[\d.]+$/.test(host);
+
+interface Wildcard {
+  scheme: string;
+  /** ".example.com" */
+  suffix: string;
+  /** "" for the scheme's default port */
+  port: string;
+}
+
+function parse(raw: string): string | Wildcard {
+  const no = (p: Problem): never => {
+    throw new OriginError(raw, p);
+  };
+  if (!raw.trim()) no("empty");
+  if (/[\s\p{Cc}]/u.test(raw)) no("whitespace");
+  if (raw.toLowerCase() == "null") no("opaque-not-a-pattern");
+  const m = /^([^:]*):\/\/(.*)$/s.exec(raw);
+  if (!m) no("not-a-url");
+  const scheme = m![1].toLowerCase();
+  let rest = m![2];
+  if (scheme != "http" && scheme != "https") no("scheme");
+  if (/[\^$()|\\+{}<>]/.test(raw)) no("regex-like");
+  if (raw.includes("%")) no("percent-encoded");
+  if (rest.includes("@")) no("userinfo");
+  const wild = rest.startsWith("*.");
+  if (wild) rest = rest.slice(2);
+  if (rest.includes("*")) no("misplaced-wildcard");
+  const end = rest.search(/[/?#]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  const tail = end < 0 ? "" : rest.slice(end);
+  const mark = /[?#]/.exec(tail);
+  if (mark) no(mark[0] == "?" ? "query" : "fragment");
+  if (tail.length > 1) no("path");
+  let url: URL;
+  try {
+    url = new URL(scheme + "://" + authority);
+  } catch {
+    return no("not-a-url");
+  }
+  const host = url.hostname;
+  if (host.endsWith(".")) no("trailing-dot");
+  if (!wild) return url.origin;
+  if (isIp(host)) no("wildcard-over-ip");
+  if (host.includes(".") ? SUFFIXES.has(host) : host != "localhost") no("wildcard-over-public-suffix");
+  return { scheme, suffix: "." + host, port: url.port };
+}
+
+/**
+ * Who may talk to us. Deny by default: an empty allowlist allows nothing.
+ *
+ * ```ts
+ * const allow = new Allowlist(["https://shop.example", "https://*.shop.example"]);
+ * allow.allows("https://eu.shop.example"); // true
+ * allow.allows("https://shop.example.evil.com"); // false
+ * ```
+ */
+export class Allowlist {
+  /** Canonical exact origins, in the order given. */
+  readonly exact: string[] = [];
+  private readonly wild: Wildcard[] = [];
+
+  /**
+   * Throws an {@link OriginError} that says what to write for any entry that
+   * is not `scheme://host[:port]` or `scheme://*.domain[:port]`.
+   * `allowOpaqueOrigins` also allows the origin `"null"` (sandboxed and
+   * `data:` frames); only then is a window post ever sent to `"*"`.
+   */
+  constructor(
+    entries: Iterable<string>,
+    readonly opaque = false,
+  ) {
+    for (const raw of entries) {
+      const e = parse(raw);
+      if (typeof e == "string") {
+        if (!this.exact.includes(e)) this.exact.push(e);
+      } else if (!this.wild.some((w) => w.scheme == e.scheme && w.suffix == e.suffix && w.port == e.port)) {
+        this.wild.push(e);
+      }
+    }
+  }
+
+  /** Whether nothing is allowed. */
+  get empty(): boolean {
+    return !this.exact.length && !this.wild.length && !this.opaque;
+  }
+
+  /** Whether `origin`, as the browser wrote it in `event.origin`, is allowed. */
+  allows(origin: string): boolean {
+    if (origin == "null") return this.opaque;
+    if (this.exact.includes(origin)) return true;
+    if (!this.wild.length) return false;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      return false;
+    }
+    const host = url.hostname;
+    // Only what a browser writes as an origin, exactly (no path, no default
+    // port, no upper case), with a DNS name of non-empty labels.
+    if (url.origin != origin || isIp(host) || !/^[a-z\d_-]+(\.[a-z\d_-]+)*$/.test(host)) return false;
+    return this.wild.some(
+      (w) =>
+        url.protocol == w.scheme + ":" &&
+        url.port == w.port &&
+        host.length > w.suffix.length &&
+        host.endsWith(w.suffix),
+    );
+  }
+
+  /** The canonical entries, space-separated (`null` last when opted in). */
+  toString(): string {
+    return [
+      ...this.exact,
+      ...this.wild.map((w) => `${w.scheme}://*${w.suffix}${w.port ? ":" + w.port : ""}`),
+      ...(this.opaque ? ["null"] : []),
+    ].join(" ");
+  }
+}

@@ -1,0 +1,311 @@
+// The connection's protocol behaviour between two windows under node (see
+// windows.ts): handshake, calls both ways, events, remote errors,
+// cancellation, timeouts, reconnect after a reload, close, version
+// mismatch, and hostile input from rogue origins, impostor windows and a
+// compromised peer.
+
+import assert from "node:assert/strict";
+import { afterEach, test } from "node:test";
+import {
+  BusError,
+  Connection,
+  INTERNAL,
+  METHOD_NOT_FOUND,
+  type Options,
+  RemoteError,
+} from "../src/connection.js";
+import { encode, encodePacked, encodeMessage } from "../src/wire.js";
+import { TestWindow, bytes, link, sleep, until } from "./windows.js";
+
+const SHOP = "https://shop.example";
+const PAY = "https://pay.example";
+const EVIL = "https://evil.example";
+
+interface Pair {
+  shop: TestWindow;
+  pay: TestWindow;
+  host: Connection;
+  guest: Connection;
+}
+
+/** A shop page hosting a pay widget, connected. */
+async function pair(hostOptions: Partial<Options> = {}, guestOptions: Partial<Options> = {}): Promise<Pair> {
+  const shop = new TestWindow(SHOP);
+  const pay = new TestWindow(PAY);
+  const host = make("host", link(shop, pay, PAY), { allow: [PAY], ...hostOptions });
+  const guest = make("guest", link(pay, shop), { allow: [SHOP], ...guestOptions });
+  await Promise.all([host.connected(), guest.connected()]);
+  return { shop, pay, host, guest };
+}
+
+const end = (...c: Connection[]): void => c.forEach((x) => x.close("test over"));
+
+// Every connection a test makes is closed after it, passed or failed, so
+// no port or timer outlives its test.
+const made: Connection[] = [];
+const make = (...args: ConstructorParameters<typeof Connection>): Connection => {
+  const c = new Connection(...args);
+  made.push(c);
+  return c;
+};
+afterEach(() => made.splice(0).forEach((c) => c.close("test over")));
+
+test("host and guest handshake, and call each other", async () => {
+  const { shop, pay, host, guest } = await pair();
+  assert.equal(host.state, "connected");
+  assert.equal(guest.state, "connected");
+  guest.handle("total", (req) => bytes(req[0] * 2));
+  host.handle("greet", () => bytes(7));
+  assert.deepEqual(await host.call("total", bytes(21)), bytes(42));
+  assert.deepEqual(await guest.call("greet", bytes()), bytes(7));
+  // Every window post named a concrete origin: never "*".
+  assert.ok(shop.targets.length > 0 && pay.targets.length > 0);
+  assert.ok([...shop.targets, ...pay.targets].every((t) => t == SHOP || t == PAY), String([...shop.targets, ...pay.targets]));
+  end(host, guest);
+});
+
+test("many calls in one turn are coalesced, and all answered", async () => {
+  const { host, guest } = await pair();
+  guest.handle("echo", (req) => req);
+  const replies = await Promise.all(Array.from({ length: 500 }, (_, i) => host.call("echo", bytes(i & 255, i >> 8))));
+  replies.forEach((r, i) => assert.deepEqual(r, bytes(i & 255, i >> 8)));
+  end(host, guest);
+});
+
+test("events reach every listener of their topic only", async () => {
+  const { host, guest } = await pair();
+  const got: string[] = [];
+  const stop = host.on("cart", (p) => got.push("a" + p[0]));
+  host.on("cart", (p) => got.push("b" + p[0]));
+  host.on("other", () => got.push("other"));
+  guest.emit("cart", bytes(1));
+  await until(() => got.length == 2, 2000, "two events");
+  stop();
+  guest.emit("cart", bytes(2));
+  await until(() => got.length == 3, 2000, "one more event");
+  assert.deepEqual(got, ["a1", "b1", "b2"]);
+  end(host, guest);
+});
+
+test("remote errors carry their code, message and data; bus errors theirs", async () => {
+  const { host, guest } = await pair();
+  guest.handle("pay", () => {
+    throw new RemoteError(402, "card declined", bytes(30));
+  });
+  guest.handle("boom", () => {
+    throw new Error("kaput");
+  });
+  guest.handle("nothing", () => "text" as unknown as Uint8Array);
+  const err = await host.call("pay", bytes()).catch((e) => e);
+  assert.ok(err instanceof RemoteError);
+  assert.equal(err.code, 402);
+  assert.equal(err.message, "card declined");
+  assert.deepEqual(err.data, bytes(30));
+  const missing = await host.call("nope", bytes()).catch((e) => e);
+  assert.equal(missing.code, METHOD_NOT_FOUND);
+  assert.match(missing.message, /nope/);
+  const boom = await host.call("boom", bytes()).catch((e) => e);
+  assert.equal(boom.code, INTERNAL);
+  assert.equal(boom.message, "kaput");
+  assert.equal((await host.call("nothing", bytes()).catch((e) => e)).code, INTERNAL);
+  end(host, guest);
+});
+
+test("a call times out, and its handler is told to stop", async () => {
+  const { host, guest } = await pair();
+  let aborted = false;
+  guest.handle("slow", (_req, signal) => new Promise(() => signal.addEventListener("abort", () => (aborted = true))));
+  const err = await host.call("slow", bytes(), { timeout: 50 }).catch((e) => e);
+  assert.ok(err instanceof BusError);
+  assert.equal(err.kind, "timeout");
+  await until(() => aborted, 2000, "the handler's abort");
+  end(host, guest);
+});
+
+test("a cancelled call rejects at once, and its handler stops without answering", async () => {
+  const { host, guest } = await pair();
+  let started = false;
+  let aborted = false;
+  guest.handle("slow", (_req, signal) => {
+    started = true;
+    return new Promise((ok) =>
+      signal.addEventListener("abort", () => {
+        aborted = true;
+        ok(bytes(1));
+      }),
+    );
+  });
+  const c = new AbortController();
+  const call = host.call("slow", bytes(), { signal: c.signal });
+  await until(() => started, 2000, "the handler");
+  c.abort();
+  assert.equal((await call.catch((e) => e)).kind, "cancelled");
+  await until(() => aborted, 2000, "the handler's abort");
+  await sleep(30);
+  // The answer the aborted handler gave was not sent: nothing unknown arrived.
+  assert.deepEqual(host.stats.rejected, {});
+  end(host, guest);
+});
+
+test("the guest reloads: pending calls fail as disconnected, the new document connects", async () => {
+  const { shop, pay, host, guest } = await pair();
+  guest.handle("slow", () => new Promise(() => {}));
+  const pending = host.call("slow", bytes());
+  await sleep(20);
+  // The widget's document goes away without a word, and a new one loads.
+  pay.unload();
+  (guest as unknown as { port: MessagePort }).port.close();
+  const reloaded = make("guest", link(pay, shop), { allow: [SHOP] });
+  reloaded.handle("total", (req) => bytes(req[0] + 1));
+  const err = await pending.catch((e) => e);
+  assert.ok(err instanceof BusError);
+  assert.equal(err.kind, "disconnected");
+  await reloaded.connected();
+  await until(() => host.state == "connected", 2000, "the host's new session");
+  assert.deepEqual(await host.call("total", bytes(1)), bytes(2));
+  end(host, reloaded);
+  guest.close();
+});
+
+test("close tells the peer why, and neither reconnects", async () => {
+  const { host, guest } = await pair();
+  guest.close("checkout done");
+  assert.equal(await host.closed, "closed by the peer: checkout done");
+  assert.equal(await guest.closed, "closed locally: checkout done");
+  assert.equal(host.state, "closed");
+  assert.equal((await host.call("x", bytes()).catch((e) => e)).kind, "closed");
+  assert.throws(() => host.emit("t", bytes()), BusError);
+});
+
+test("a version mismatch closes both sides, naming both ranges", async () => {
+  const shop = new TestWindow(SHOP);
+  const pay = new TestWindow(PAY);
+  const host = make("host", link(shop, pay, PAY), { allow: [PAY] });
+  const guest = make("guest", link(pay, shop), { allow: [SHOP], versions: { min: 2, max: 3 } });
+  const [h, g] = await Promise.all([host.closed, guest.closed]);
+  for (const why of [h, g]) assert.match(why, /version mismatch.*1\.\.=1.*2\.\.=3|version mismatch.*2\.\.=3.*1\.\.=1/);
+  await assert.rejects(host.connected(), BusError);
+});
+
+test("no peer: the first handshake gives up and says what to check", async () => {
+  const shop = new TestWindow(SHOP);
+  const pay = new TestWindow(PAY);
+  const guest = make("guest", link(pay, shop), { allow: [SHOP], handshakeTimeout: 200 });
+  assert.match(await guest.closed, /no handshake within 200 ms.*allowlist/);
+});
+
+test("a rogue origin and an impostor window are refused, and the session holds", async () => {
+  const { shop, pay, host, guest } = await pair();
+  const evil = new TestWindow(EVIL);
+  const impostor = new TestWindow(PAY);
+  const seen: string[] = [];
+  const guest2 = guest;
+  guest2.handle("total", () => bytes(1));
+  const knock = encode({ version: 1, session: new Uint8Array(16), body: { t: 0, versions: { min: 1, max: 1 } } });
+  const hello = encode({
+    version: 1,
+    session: new Uint8Array(16),
+    body: { t: 1, versions: { min: 1, max: 1 }, nonce: new Uint8Array(16).fill(9), max: 1 << 20 },
+  });
+  // A rogue page posts a knock to the shop, and a hello to the widget.
+  shop.seenBy(evil).postMessage(knock, SHOP);
+  pay.seenBy(evil).postMessage(hello, PAY);
+  // Another window of the widget's own origin is not the widget.
+  shop.seenBy(impostor).postMessage(knock, SHOP);
+  // Other libraries' traffic is foreign, not a rejection.
+  shop.seenBy(pay).postMessage({ type: "penpal" }, SHOP);
+  shop.seenBy(pay).postMessage("hi", SHOP);
+  await until(() => (host.stats.rejected["wrong-source"] ?? 0) >= 2 && guest.stats.rejected["wrong-source"] == 1, 2000, "rejections");
+  await until(() => host.stats.foreign == 2, 2000, "foreign");
+  assert.equal(host.state, "connected");
+  assert.equal(guest.state, "connected");
+  assert.deepEqual(await host.call("total", bytes()), bytes(1));
+  void seen;
+  end(host, guest);
+});
+
+test("a host whose iframe is from an allowed origin talks to that origin only", async () => {
+  const shop = new TestWindow(SHOP);
+  const other = new TestWindow("https://other.pay.example");
+  const rejected: string[] = [];
+  const host = make("host", link(shop, other, PAY), {
+    allow: [PAY, "https://*.pay.example"],
+    onReject: (label, origin) => rejected.push(`${label} ${origin}`),
+  });
+  const guest = make("guest", link(other, shop), { allow: [SHOP], handshakeTimeout: 300 });
+  assert.match(await guest.closed, /no handshake/);
+  assert.ok(rejected.includes("disallowed-origin https://other.pay.example"), String(rejected));
+  host.close();
+});
+
+test("a compromised peer on the port: wrong session, bad bytes, oversize and replies to nothing are refused", async () => {
+  const { host, guest } = await pair({ maxFrameBytes: 1536 });
+  const g = guest as unknown as { port: MessagePort; sid: Uint8Array };
+  const sid = g.sid;
+  const other = new Uint8Array(16).fill(3);
+  const post = (frame: Uint8Array | unknown): void => g.port.postMessage(frame);
+  post(encodePacked(1, other, [encodeMessage({ t: 4 })]));
+  post(encodePacked(2, sid, [encodeMessage({ t: 4 })]));
+  post(encodePacked(1, sid, [encodeMessage({ t: 1, id: 99n, ok: bytes() })]));
+  post(encodePacked(1, sid, [new Uint8Array([9])]));
+  post(encodePacked(1, sid, [encodeMessage({ t: 2, topic: "t", payload: new Uint8Array(2000) })]));
+  post(encode({ version: 1, session: sid, body: { t: 5, messages: Array(1025).fill({ t: 4 }) } }));
+  post(encode({ version: 1, session: sid, body: { t: 0, versions: { min: 1, max: 1 } } }));
+  post(encodePacked(1, sid, [encodeMessage({ t: 7, count: 1 }), encodeMessage({ t: 2, topic: "t", payload: bytes() })]));
+  post([encodePacked(1, sid, [encodeMessage({ t: 4 })]), bytes(1)]);
+  post(encodePacked(1, sid, [encodeMessage({ t: 0, id: 5n, method: "slow", payload: bytes() })]));
+  post(encodePacked(1, sid, [encodeMessage({ t: 0, id: 5n, method: "slow", payload: bytes() })]));
+  post({ not: "ours" });
+  host.handle("slow", () => new Promise(() => {}));
+  await until(() => host.stats.foreign == 1, 2000, "the last message");
+  await sleep(20);
+  assert.deepEqual(host.stats.rejected, {
+    "wrong-session": 1,
+    "wrong-version": 1,
+    "unknown-reply": 1,
+    malformed: 1,
+    "too-large": 1,
+    "too-many-messages": 1,
+    unexpected: 1,
+    "bad-attachments": 2,
+    "duplicate-call": 1,
+  });
+  assert.equal(host.state, "connected");
+  end(host, guest);
+});
+
+test("frames are split to the peer's limit; a message over it fails locally", async () => {
+  const { host, guest } = await pair({ maxFrameBytes: 256 });
+  guest.handle("echo", (r) => r);
+  host.handle("echo", (r) => r);
+  const small = await Promise.all(Array.from({ length: 50 }, (_, i) => guest.call("echo", new Uint8Array(100).fill(i))));
+  small.forEach((r, i) => assert.equal(r[0], i));
+  const err = await guest.call("echo", new Uint8Array(300)).catch((e) => e);
+  assert.equal(err.kind, "too-large");
+  // The host's answer too large for... itself is fine; a big answer to a small peer is not:
+  const fine = await host.call("echo", new Uint8Array(200));
+  assert.equal(fine.length, 200);
+  end(host, guest);
+});
+
+test("the heartbeat ends a silent session; the connection waits for the peer", async () => {
+  const { pay, host, guest } = await pair({ heartbeat: { interval: 20, timeout: 100 } });
+  const slow = host.call("never", bytes()).catch((e) => e);
+  // The widget freezes: nothing it receives is answered.
+  pay.unload();
+  const g = guest as unknown as { port: MessagePort };
+  g.port.onmessage = null;
+  g.port.close();
+  const err = await slow;
+  assert.ok(err.kind == "disconnected" || err.code == METHOD_NOT_FOUND, String(err));
+  await until(() => host.state == "reconnecting", 2000, "the heartbeat to end the session");
+  end(host, guest);
+});
+
+test("options are checked: an empty allowlist or a peer outside it is refused with what to do", () => {
+  const shop = new TestWindow(SHOP);
+  const pay = new TestWindow(PAY);
+  assert.throws(() => new Connection("host", link(shop, pay, PAY), { allow: [] }), /allowlist is empty/);
+  assert.throws(() => new Connection("host", link(shop, pay, PAY), { allow: [EVIL] }), /not in the allowlist.*add it/);
+  assert.throws(() => new Connection("host", link(shop, pay, PAY), { allow: ["https://*.com"] }), /public suffix/);
+});
