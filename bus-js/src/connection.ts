@@ -145,56 +145,60 @@ export class Connection {
   /** Resolves with the reason once the connection is closed for good. */
   readonly closed: Promise<string>;
 
-  private readonly allow: Allowlist;
-  private readonly versions: Versions;
-  private readonly max: number;
-  private phase = PHASE_HANDSHAKE;
-  private nonce: Uint8Array = NO_SESSION;
-  private sid: Uint8Array = NO_SESSION;
-  private origin = "";
-  private version = 0;
-  private peerMax = 0;
-  private port?: MessagePort;
-  private ever = false;
-  private heard = 0;
-  private nextId = 1n;
-  private readonly pending = new Map<bigint, Pending>();
-  private readonly serving = new Map<bigint, AbortController>();
-  private readonly handlers = new Map<string, Handler>();
-  private readonly topics = new Map<string, Set<(payload: Uint8Array) => void>>();
-  private queue: Message[] = [];
-  private flushing = false;
-  private waiters: [() => void, (e: Error) => void][] = [];
-  private timers: ReturnType<typeof setTimeout>[] = [];
-  private done!: (reason: string) => void;
-  private readonly listener = (e: MessageEvent): void => this.onWindow(e);
+  private readonly _allow: Allowlist;
+  private readonly _versions: Versions;
+  private readonly _max: number;
+  private _phase = PHASE_HANDSHAKE;
+  private _nonce: Uint8Array = NO_SESSION;
+  private _sid: Uint8Array = NO_SESSION;
+  private _origin = "";
+  private _version = 0;
+  private _peerMax = 0;
+  private _port?: MessagePort;
+  private _ever = false;
+  private _heard = 0;
+  private _nextId = 1n;
+  private readonly _pending = new Map<bigint, Pending>();
+  private readonly _serving = new Map<bigint, AbortController>();
+  private readonly _handlers = new Map<string, Handler>();
+  private readonly _topics = new Map<string, Set<(payload: Uint8Array) => void>>();
+  private _queue: Message[] = [];
+  private _flushing = false;
+  private _waiters: [() => void, (e: Error) => void][] = [];
+  private _timers: ReturnType<typeof setTimeout>[] = [];
+  private _done!: (reason: string) => void;
+  private readonly _listener = (e: MessageEvent): void => this._onWindow(e);
 
-  constructor(
-    private readonly role: "host" | "guest",
-    private readonly link: Link,
-    private readonly o: Options,
-  ) {
+  private readonly _role: "host" | "guest";
+  private readonly _link: Link;
+  private readonly _o: Options;
+
+  /** Prefer the window bindings (`connectIframe`…); this is for other links (tests, workers). */
+  constructor(role: "host" | "guest", link: Link, o: Options) {
+    this._role = role;
+    this._link = link;
+    this._o = o;
     const allow = o.allow instanceof Allowlist ? o.allow : new Allowlist(o.allow, o.allowOpaqueOrigins);
-    if (allow.empty) throw new Error("the allowlist is empty, so nobody could talk to this side; name the peer's origin");
+    if (allow.empty) throw new Error("the allowlist is empty; name the peer's origin");
     if (role == "host" && link.origin && !allow.allows(link.origin))
       throw new Error(`the peer's origin ${link.origin} is not in the allowlist (${allow}); add it`);
-    this.allow = allow;
-    this.versions = o.versions ?? { min: 1, max: 1 };
-    this.max = o.maxFrameBytes ?? 4 << 20;
-    this.closed = new Promise((r) => (this.done = r));
-    link.self.addEventListener("message", this.listener);
+    this._allow = allow;
+    this._versions = o.versions ?? { min: 1, max: 1 };
+    this._max = o.maxFrameBytes ?? 4 << 20;
+    this.closed = new Promise((r) => (this._done = r));
+    link.self.addEventListener("message", this._listener);
     if (link.gone)
-      this.timers[3] = setInterval(() => link.gone!() && this.shut("the peer window was closed or removed"), 250);
-    this.start(false);
+      this._timers[3] = setInterval(() => link.gone!() && this._shut("the peer window was closed or removed"), 250);
+    this._start(false);
   }
 
   /** Resolves once a session is up; rejects if the connection closes first. */
   connected(): Promise<void> {
-    return this.phase == PHASE_CONNECTED
+    return this._phase == PHASE_CONNECTED
       ? Promise.resolve()
-      : this.phase == PHASE_CLOSED
-        ? Promise.reject(new BusError("closed", "the connection is closed"))
-        : new Promise((ok, no) => this.waiters.push([ok, no]));
+      : this._phase == PHASE_CLOSED
+        ? Promise.reject(this._full())
+        : new Promise((ok, no) => this._waiters.push([ok, no]));
   }
 
   /**
@@ -204,279 +208,285 @@ export class Connection {
    */
   call(method: string, payload: Uint8Array, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
     return new Promise((ok, no) => {
-      const timeout = options.timeout ?? this.o.callTimeout ?? 30000;
-      if (this.phase == PHASE_CLOSED) return no(new BusError("closed", "the connection is closed"));
-      if (this.pending.size >= LIMIT || this.queue.length >= LIMIT)
-        return no(new BusError("queue-full", `${LIMIT} calls or messages are already waiting; slow down`));
-      const id = this.nextId++;
-      const fail = (kind: Failure, why: string): void => this.settle(id, new BusError(kind, why), true);
+      const timeout = options.timeout ?? this._o.callTimeout ?? 30000;
+      const full = this._full();
+      if (full) return no(full);
+      if (this._pending.size >= LIMIT) return no(new BusError("queue-full", "too many calls wait for a reply"));
+      const id = this._nextId++;
+      const fail = (kind: Failure, why: string): void => this._settle(id, new BusError(kind, why), true);
       const timer = setTimeout(() => fail("timeout", `no reply to "${method}" within ${timeout} ms`), timeout);
-      this.pending.set(id, { ok, no, timer });
+      this._pending.set(id, { ok, no, timer });
       const signal = options.signal;
       if (signal) {
-        if (signal.aborted) return fail("cancelled", "the call was cancelled");
-        signal.addEventListener("abort", () => fail("cancelled", "the call was cancelled"), { once: true });
+        const abort = (): void => fail("cancelled", "the call was cancelled");
+        if (signal.aborted) return abort();
+        signal.addEventListener("abort", abort, { once: true });
       }
-      this.send({ t: 0, id, method, payload, timeout });
+      this._send({ t: 0, id, method, payload, timeout });
     });
   }
 
   /** Serves `method`; returns a function that stops serving it. */
   handle(method: string, handler: Handler): () => void {
-    this.handlers.set(method, handler);
-    return () => this.handlers.get(method) == handler && this.handlers.delete(method);
+    this._handlers.set(method, handler);
+    return () => this._handlers.get(method) == handler && this._handlers.delete(method);
   }
 
   /** Sends an event on `topic`. Throws a {@link BusError} when closed or when too much is queued. */
   emit(topic: string, payload: Uint8Array): void {
-    if (this.phase == PHASE_CLOSED) throw new BusError("closed", "the connection is closed");
-    if (this.queue.length >= LIMIT) throw new BusError("queue-full", `${LIMIT} messages are already waiting`);
-    this.send({ t: 2, topic, payload });
+    const full = this._full();
+    if (full) throw full;
+    this._send({ t: 2, topic, payload });
+  }
+
+  /** Why nothing more can be sent, if so. */
+  private _full(): BusError | void {
+    if (this._phase == PHASE_CLOSED) return new BusError("closed", "the connection is closed");
+    if (this._queue.length >= LIMIT) return new BusError("queue-full", "too many messages wait to be sent");
   }
 
   /** Listens to events on `topic`; returns a function that stops listening. */
   on(topic: string, listener: (payload: Uint8Array) => void): () => void {
-    let set = this.topics.get(topic);
-    if (!set) this.topics.set(topic, (set = new Set()));
+    let set = this._topics.get(topic);
+    if (!set) this._topics.set(topic, (set = new Set()));
     set.add(listener);
     return () => set.delete(listener);
   }
 
   /** Closes for good, telling the peer why; it will not reconnect. */
   close(reason = "closed"): void {
-    if (this.phase == PHASE_CONNECTED) this.post(encodePacked(this.version, this.sid, [encodeMessage({ t: 6, reason })]));
-    this.shut("closed locally: " + reason);
+    if (this._phase == PHASE_CONNECTED) this._post(encodePacked(this._version, this._sid, [encodeMessage({ t: 6, reason })]));
+    this._shut("closed locally: " + reason);
   }
 
   // ---- handshake ----
 
   /** Starts a handshake; a host greets unprompted only when asked to (else on a knock). */
-  private start(greet: boolean): void {
-    this.phase = PHASE_HANDSHAKE;
-    this.sid = NO_SESSION;
-    this.nonce = random();
-    const limit = this.ever ? this.o.reconnectTimeout : (this.o.handshakeTimeout ?? 10000);
-    clearTimeout(this.timers[1]);
+  private _start(greet: boolean): void {
+    this._phase = PHASE_HANDSHAKE;
+    this._sid = NO_SESSION;
+    this._nonce = random();
+    const limit = this._ever ? this._o.reconnectTimeout : (this._o.handshakeTimeout ?? 10000);
+    clearTimeout(this._timers[1]);
     if (limit)
-      this.timers[1] = setTimeout(
+      this._timers[1] = setTimeout(
         () =>
-          this.shut(
-            this.ever
-              ? `no new session within ${limit} ms of the last one ending; raise reconnectTimeout or leave it unlimited`
-              : `no handshake within ${limit} ms: is the bus running in the other window, and is each side's origin in the other's allowlist?`,
+          this._shut(
+            this._ever
+              ? `no new session within ${limit} ms (reconnectTimeout)`
+              : `no handshake within ${limit} ms: does the other window run the bus, and allow this origin?`,
           ),
         limit,
       );
-    if (this.role == "guest" || greet) this.greet(50);
+    if (this._role == "guest" || greet) this._greet(50);
   }
 
   /** Knocks (guest) or says hello (host) to every first target, retrying with a doubling delay. */
-  private greet(delay: number): void {
-    const targets = this.link.origin ? [this.link.origin] : this.allow.exact.length ? this.allow.exact : ["null"];
-    for (const t of targets) this.hello(t);
-    this.timers[0] = setTimeout(() => this.greet(Math.min(delay * 2, 1000)), delay);
+  private _greet(delay: number): void {
+    const targets = this._link.origin ? [this._link.origin] : this._allow.exact.length ? this._allow.exact : ["null"];
+    for (const t of targets) this._hello(t);
+    this._timers[0] = setTimeout(() => this._greet(Math.min(delay * 2, 1000)), delay);
   }
 
-  private hello(to: string): void {
-    const versions = this.versions;
-    this.postWindow(
+  private _hello(to: string): void {
+    const versions = this._versions;
+    this._postWindow(
       to,
-      this.role == "host" ? { t: 1, versions, nonce: this.nonce, max: this.max } : { t: 0, versions },
+      this._role == "host" ? { t: 1, ...versions, nonce: this._nonce, limit: this._max } : { t: 0, ...versions },
       versions.max,
       NO_SESSION,
     );
   }
 
-  private postWindow(origin: string, body: Body, version: number, session: Uint8Array, port?: MessagePort): void {
+  private _postWindow(origin: string, body: Body, version: number, session: Uint8Array, port?: MessagePort): void {
     // A concrete targetOrigin always; "*" only for an opaque peer, which the allowlist opted into.
-    this.link.peer.postMessage(encode({ version, session, body }), origin == "null" ? "*" : origin, port ? [port] : []);
+    this._link.peer.postMessage(encode({ version, session, body }), origin == "null" ? "*" : origin, port ? [port] : []);
   }
 
-  private onWindow(e: MessageEvent): void {
+  private _onWindow(e: MessageEvent): void {
     let adopted: MessagePort | void = undefined;
     try {
-      adopted = this.onHandshake(e);
+      adopted = this._onHandshake(e);
     } finally {
       for (const p of e.ports ?? []) if (p != adopted) p.close();
     }
   }
 
   /** Checks a window message in the protocol's order and acts on it; returns the port it adopted. */
-  private onHandshake(e: MessageEvent): MessagePort | void {
+  private _onHandshake(e: MessageEvent): MessagePort | void {
     const bytes = frameOf(e.data);
     if (!bytes) {
       this.stats.foreign++;
       return;
     }
     const origin = e.origin;
-    if (e.source != (this.link.peer as unknown)) return this.reject("wrong-source", origin);
-    if (this.role == "host" && this.link.origin ? origin != this.link.origin : !this.allow.allows(origin)) {
+    if (e.source != (this._link.peer as unknown)) return this._reject("wrong-source", origin);
+    if (this._role == "host" && this._link.origin ? origin != this._link.origin : !this._allow.allows(origin)) {
       // The peer window now shows a document we do not talk to: that session is over.
-      if (this.phase == PHASE_CONNECTED && bytes[22] < 5) this.end("the peer window navigated to " + origin);
-      return this.reject("disallowed-origin", origin);
+      if (this._phase == PHASE_CONNECTED && bytes[22] < 5) this._end("the peer window navigated to " + origin);
+      return this._reject("disallowed-origin", origin);
     }
-    if (e.data != bytes) return this.reject("bad-attachments", origin);
-    const f = decode(bytes, this.max);
+    if (e.data != bytes) return this._reject("bad-attachments", origin);
+    const f = decode(bytes, this._max);
     // Not foreign: frameOf checked the form.
-    if (typeof f == "string") return this.reject(f as Rejection, origin);
+    if (typeof f == "string") return this._reject(f as Rejection, origin);
     const b = f.body;
-    const host = this.role == "host";
-    const phase = this.phase;
+    const host = this._role == "host";
+    const phase = this._phase;
     if (b.t == 0 && host && (phase == PHASE_HANDSHAKE || phase == PHASE_CONNECTED)) {
       // Knock: the guest is up, or a new document in the peer window.
-      if (phase == PHASE_CONNECTED) this.end("the peer window reloaded");
-      this.hello(origin);
+      if (phase == PHASE_CONNECTED) this._end("the peer window reloaded");
+      this._hello(origin);
     } else if (b.t == 1 && !host && phase != PHASE_CLOSED) {
-      if (same(b.nonce, this.nonce) && phase != PHASE_HANDSHAKE) {
+      if (same(b.nonce, this._nonce) && phase != PHASE_HANDSHAKE) {
         // A retried hello crossed our welcome: answer it the same way.
-        if (phase == PHASE_WELCOMED) this.welcome();
+        if (phase == PHASE_WELCOMED) this._welcome();
         return;
       }
-      const v = Math.min(this.versions.max, b.versions.max);
-      if (v < Math.max(this.versions.min, b.versions.min)) {
-        this.postWindow(origin, { t: 3, supported: this.versions }, this.versions.max, NO_SESSION);
-        return this.mismatch(b.versions);
+      const v = Math.min(this._versions.max, b.max);
+      if (v < Math.max(this._versions.min, b.min)) {
+        this._postWindow(origin, { t: 3, refusal: 0, ...this._versions }, this._versions.max, NO_SESSION);
+        return this._mismatch(b);
       }
-      if (phase == PHASE_CONNECTED) this.end("the peer started a new session", true);
-      this.nonce = b.nonce;
-      this.sid = random();
-      this.origin = origin;
-      this.version = v;
-      this.peerMax = Math.min(Math.max(b.max, 256), this.max);
-      this.phase = PHASE_WELCOMED;
-      this.welcome();
+      if (phase == PHASE_CONNECTED) this._end("the peer started a new session", true);
+      this._nonce = b.nonce;
+      this._sid = random();
+      this._origin = origin;
+      this._version = v;
+      this._peerMax = Math.min(Math.max(b.limit, 256), this._max);
+      this._phase = PHASE_WELCOMED;
+      this._welcome();
       // No ready in time: knock again.
-      clearTimeout(this.timers[0]);
-      this.timers[0] = setTimeout(() => {
-        this.phase = PHASE_HANDSHAKE;
-        this.greet(50);
-      }, this.o.handshakeTimeout ?? 10000);
+      clearTimeout(this._timers[0]);
+      this._timers[0] = setTimeout(() => {
+        this._phase = PHASE_HANDSHAKE;
+        this._greet(50);
+      }, this._o.handshakeTimeout ?? 10000);
     } else if (b.t == 2 && host) {
-      if (phase == PHASE_CONNECTED && same(f.session, this.sid) && origin == this.origin) return;
-      if (phase != PHASE_HANDSHAKE || !same(b.nonce, this.nonce)) return this.reject("stale-handshake", origin);
-      if (same(f.session, NO_SESSION)) return this.reject("wrong-session", origin);
-      if (b.version < this.versions.min || b.version > this.versions.max) return this.reject("wrong-version", origin);
-      this.sid = f.session;
-      this.origin = origin;
-      this.version = b.version;
-      this.peerMax = Math.min(Math.max(b.max, 256), this.max);
+      if (phase == PHASE_CONNECTED && same(f.session, this._sid) && origin == this._origin) return;
+      if (phase != PHASE_HANDSHAKE || !same(b.nonce, this._nonce)) return this._reject("stale-handshake", origin);
+      if (same(f.session, NO_SESSION)) return this._reject("wrong-session", origin);
+      if (b.version < this._versions.min || b.version > this._versions.max) return this._reject("wrong-version", origin);
+      this._sid = f.session;
+      this._origin = origin;
+      this._version = b.version;
+      this._peerMax = Math.min(Math.max(b.limit, 256), this._max);
       const { port1, port2 } = new MessageChannel();
-      this.postWindow(origin, { t: 4 }, b.version, this.sid, port2);
-      this.open(port1);
+      this._postWindow(origin, { t: 4 }, b.version, this._sid, port2);
+      this._open(port1);
     } else if (b.t == 3 && phase < PHASE_CONNECTED) {
-      this.mismatch(b.supported);
+      this._mismatch(b);
     } else if (b.t == 4 && !host) {
       const port = e.ports?.[0];
-      if (!port) return this.reject("unexpected", origin);
-      if (phase != PHASE_WELCOMED || !same(f.session, this.sid) || origin != this.origin)
-        return this.reject("wrong-session", origin);
-      this.open(port);
+      if (!port) return this._reject("unexpected", origin);
+      if (phase != PHASE_WELCOMED || !same(f.session, this._sid) || origin != this._origin)
+        return this._reject("wrong-session", origin);
+      this._open(port);
       return port;
     } else {
-      return this.reject("unexpected", origin);
+      return this._reject("unexpected", origin);
     }
   }
 
-  private welcome(): void {
-    const v = this.version;
-    this.postWindow(this.origin, { t: 2, nonce: this.nonce, version: v, max: this.max }, v, this.sid);
+  private _welcome(): void {
+    const v = this._version;
+    this._postWindow(this._origin, { t: 2, nonce: this._nonce, version: v, limit: this._max }, v, this._sid);
   }
 
-  private mismatch(remote: Versions): void {
-    this.shut(
-      `protocol version mismatch: this side supports ${range(this.versions)}, the peer supports ${range(remote)}; upgrade the older side`,
+  private _mismatch(remote: Versions): void {
+    this._shut(
+      `protocol version mismatch: this side speaks ${range(this._versions)}, the peer ${range(remote)}; upgrade the older side`,
     );
   }
 
-  private open(port: MessagePort): void {
-    clearTimeout(this.timers[0]);
-    clearTimeout(this.timers[1]);
-    this.port = port;
-    port.onmessage = (e) => this.onPort(e);
-    this.phase = PHASE_CONNECTED;
+  private _open(port: MessagePort): void {
+    clearTimeout(this._timers[0]);
+    clearTimeout(this._timers[1]);
+    this._port = port;
+    port.onmessage = (e) => this._onPort(e);
+    this._phase = PHASE_CONNECTED;
     this.state = "connected";
-    this.heard = Date.now();
-    const hb = this.o.heartbeat;
+    this._heard = Date.now();
+    const hb = this._o.heartbeat;
     if (hb)
-      this.timers[2] = setInterval(() => {
-        if (Date.now() - this.heard > hb.timeout) this.end(`the peer did not answer for ${hb.timeout} ms (heartbeat)`, false, true);
-        else this.send({ t: 4 });
+      this._timers[2] = setInterval(() => {
+        if (Date.now() - this._heard > hb.timeout) this._end(`the peer did not answer for ${hb.timeout} ms (heartbeat)`, false, true);
+        else this._send({ t: 4 });
       }, hb.interval);
-    for (const [ok] of this.waiters.splice(0)) ok();
-    this.flush();
+    for (const [ok] of this._waiters.splice(0)) ok();
+    this._flush();
   }
 
   /** Ends the session (the connection goes on): fails what waits, drops what is queued, handshakes again. */
-  private end(why: string, answering = false, greet = false): void {
-    this.drop(new BusError("disconnected", `disconnected: ${why}; the bus reconnects, so a retry can succeed`));
-    this.ever = true;
+  private _end(why: string, answering = false, greet = false): void {
+    this._drop(new BusError("disconnected", `disconnected: ${why}; a retry can succeed`));
+    this._ever = true;
     this.state = "reconnecting";
-    if (answering) this.phase = PHASE_HANDSHAKE;
-    else this.start(greet);
+    if (answering) this._phase = PHASE_HANDSHAKE;
+    else this._start(greet);
   }
 
-  private drop(error: Error): void {
-    for (const [, p] of this.pending) {
+  private _drop(error: Error): void {
+    for (const [, p] of this._pending) {
       clearTimeout(p.timer);
       p.no(error);
     }
-    this.pending.clear();
-    for (const [, c] of this.serving) c.abort(error);
-    this.serving.clear();
-    this.queue = [];
-    clearInterval(this.timers[2]);
-    this.port?.close();
-    this.port = undefined;
+    this._pending.clear();
+    for (const [, c] of this._serving) c.abort(error);
+    this._serving.clear();
+    this._queue = [];
+    clearInterval(this._timers[2]);
+    this._port?.close();
+    this._port = undefined;
   }
 
-  private shut(why: string): void {
-    if (this.phase == PHASE_CLOSED) return;
+  private _shut(why: string): void {
+    if (this._phase == PHASE_CLOSED) return;
     const error = new BusError("closed", why);
-    this.drop(error);
-    this.phase = PHASE_CLOSED;
+    this._drop(error);
+    this._phase = PHASE_CLOSED;
     this.state = "closed";
-    for (const t of this.timers) clearTimeout(t);
-    this.link.self.removeEventListener("message", this.listener);
-    for (const [, no] of this.waiters.splice(0)) no(error);
-    this.done(why);
+    for (const t of this._timers) clearTimeout(t);
+    this._link.self.removeEventListener("message", this._listener);
+    for (const [, no] of this._waiters.splice(0)) no(error);
+    this._done(why);
   }
 
-  private reject(label: Rejection, origin: string): undefined {
+  private _reject(label: Rejection, origin: string): undefined {
     this.stats.rejected[label] = (this.stats.rejected[label] ?? 0) + 1;
-    this.o.onReject?.(label, origin);
+    this._o.onReject?.(label, origin);
     return undefined;
   }
 
   // ---- the session ----
 
-  private onPort(e: MessageEvent): void {
+  private _onPort(e: MessageEvent): void {
     const bytes = frameOf(e.data);
-    const origin = this.origin;
+    const origin = this._origin;
     if (!bytes) {
       this.stats.foreign++;
       return;
     }
-    if (e.data != bytes) return this.reject("bad-attachments", origin);
-    const f = decode(bytes, this.max);
+    if (e.data != bytes) return this._reject("bad-attachments", origin);
+    const f = decode(bytes, this._max);
     // Not foreign: frameOf checked the form.
-    if (typeof f == "string") return this.reject(f as Rejection, origin);
-    if (f.body.t != 5 || this.phase != PHASE_CONNECTED) return this.reject("unexpected", origin);
-    if (!same(f.session, this.sid)) return this.reject("wrong-session", origin);
-    if (f.version != this.version) return this.reject("wrong-version", origin);
+    if (typeof f == "string") return this._reject(f as Rejection, origin);
+    if (f.body.t != 5 || this._phase != PHASE_CONNECTED) return this._reject("unexpected", origin);
+    if (!same(f.session, this._sid)) return this._reject("wrong-session", origin);
+    if (f.version != this._version) return this._reject("wrong-version", origin);
     const messages = f.body.messages;
     // Attachments arrive only with the frame (never here): an Attach cannot add up.
-    if (messages.some((m) => m.t == 7)) return this.reject("bad-attachments", origin);
-    this.heard = Date.now();
+    if (messages.some((m) => m.t == 7)) return this._reject("bad-attachments", origin);
+    this._heard = Date.now();
     let ping = false;
     for (const m of messages) {
-      if (this.phase != PHASE_CONNECTED) return;
-      if (m.t == 0) this.serve(m.id, m.method, m.payload, m.timeout);
+      if (this._phase != PHASE_CONNECTED) return;
+      if (m.t == 0) this._serve(m.id, m.method, m.payload, m.timeout);
       else if (m.t == 1) {
-        if (!this.pending.has(m.id)) this.reject("unknown-reply", origin);
-        else if (m.err) this.settle(m.id, new RemoteError(m.err.code, m.err.message, m.err.data));
-        else this.settle(m.id, undefined, false, m.ok);
+        if (!this._pending.has(m.id)) this._reject("unknown-reply", origin);
+        else this._settle(m.id, m.outcome ? new RemoteError(m.code, m.message, m.data) : m.ok);
       } else if (m.t == 2) {
-        for (const l of this.topics.get(m.topic) ?? []) {
+        for (const l of this._topics.get(m.topic) ?? []) {
           try {
             l(m.payload);
           } catch (err) {
@@ -484,91 +494,86 @@ export class Connection {
           }
         }
       } else if (m.t == 3) {
-        this.serving.get(m.id)?.abort(new BusError("cancelled", "the caller cancelled the call"));
-        this.serving.delete(m.id);
+        this._serving.get(m.id)?.abort(new BusError("cancelled", "cancelled by the caller"));
+        this._serving.delete(m.id);
       } else if (m.t == 4) ping = true;
-      else if (m.t == 6) return this.shut("closed by the peer: " + m.reason);
+      else if (m.t == 6) return this._shut("closed by the peer: " + m.reason);
     }
-    if (ping) this.send({ t: 5 });
+    if (ping) this._send({ t: 5 });
   }
 
-  private serve(id: bigint, method: string, payload: Uint8Array, timeout?: number): void {
-    if (this.serving.has(id)) return void this.reject("duplicate-call", this.origin);
-    const handler = this.handlers.get(method);
-    const answer = (err?: { code: number; message: string; data?: Uint8Array }, ok?: Uint8Array): void =>
-      this.send(err ? { t: 1, id, err } : { t: 1, id, ok });
-    if (this.serving.size >= LIMIT) return answer({ code: OVERLOADED, message: "overloaded: try again later" });
-    if (!handler) return answer({ code: METHOD_NOT_FOUND, message: `no handler for "${method}"` });
+  private _serve(id: bigint, method: string, payload: Uint8Array, timeout?: number): void {
+    if (this._serving.has(id)) return void this._reject("duplicate-call", this._origin);
+    const handler = this._handlers.get(method);
+    const fail = (e: RemoteError): void => this._send({ t: 1, id, outcome: 1, code: e.code, message: e.message, data: e.data });
+    if (this._serving.size >= LIMIT) return fail(new RemoteError(OVERLOADED, "overloaded"));
+    if (!handler) return fail(new RemoteError(METHOD_NOT_FOUND, `no handler for "${method}"`));
     const c = new AbortController();
-    this.serving.set(id, c);
-    const timer =
-      timeout === undefined ? 0 : setTimeout(() => this.serving.get(id) == c && (this.serving.delete(id), c.abort()), timeout);
-    c.signal.addEventListener("abort", () => clearTimeout(timer));
-    const settle = (err?: RemoteError, ok?: unknown): void => {
-      clearTimeout(timer);
-      // Cancelled, timed out or the session ended: the caller no longer waits.
-      if (this.serving.get(id) != c) return;
-      this.serving.delete(id);
-      if (err) answer({ code: err.code, message: err.message, data: err.data });
-      else if (ok instanceof Uint8Array) answer(undefined, ok);
-      else answer({ code: INTERNAL, message: `the handler of "${method}" did not answer with bytes` });
-    };
-    new Promise<Uint8Array>((ok) => ok(handler(payload, c.signal))).then(
-      (ok) => settle(undefined, ok),
-      (err) => settle(err instanceof RemoteError ? err : new RemoteError(INTERNAL, String(err?.message ?? err))),
+    this._serving.set(id, c);
+    const timer = timeout === undefined ? 0 : setTimeout(() => c.abort(), timeout);
+    // Whether the caller still waits (not cancelled, not timed out, same session); it is served then.
+    const waits = (): boolean => (clearTimeout(timer), this._serving.get(id) == c && this._serving.delete(id));
+    c.signal.addEventListener("abort", waits);
+    new Promise<unknown>((ok) => ok(handler(payload, c.signal))).then(
+      (ok) =>
+        waits() &&
+        (ok instanceof Uint8Array
+          ? this._send({ t: 1, id, outcome: 0, ok })
+          : fail(new RemoteError(INTERNAL, `"${method}" did not answer bytes`))),
+      (err) => waits() && fail(err instanceof RemoteError ? err : new RemoteError(INTERNAL, String(err?.message ?? err))),
     );
   }
 
   /** Settles a pending call; `withdraw` also takes it back from the queue or tells the peer to stop. */
-  private settle(id: bigint, error?: Error, withdraw = false, ok?: Uint8Array): void {
-    const p = this.pending.get(id);
+  private _settle(id: bigint, result: Uint8Array | Error, withdraw?: boolean): void {
+    const p = this._pending.get(id);
     if (!p) return;
-    this.pending.delete(id);
+    this._pending.delete(id);
     clearTimeout(p.timer);
-    if (error) p.no(error);
-    else p.ok(ok!);
+    if (result instanceof Error) p.no(result);
+    else p.ok(result);
     if (withdraw) {
-      const i = this.queue.findIndex((m) => m.t == 0 && m.id == id);
-      if (i >= 0) this.queue.splice(i, 1);
-      else if (this.phase == PHASE_CONNECTED) this.send({ t: 3, id });
+      const i = this._queue.findIndex((m) => m.t == 0 && m.id == id);
+      if (i >= 0) this._queue.splice(i, 1);
+      else if (this._phase == PHASE_CONNECTED) this._send({ t: 3, id });
     }
   }
 
   /** Queues a message; what one turn of the event loop sends goes out coalesced. */
-  private send(m: Message): void {
-    this.queue.push(m);
-    if (!this.flushing && this.phase == PHASE_CONNECTED) {
-      this.flushing = true;
-      queueMicrotask(() => this.flush());
+  private _send(m: Message): void {
+    this._queue.push(m);
+    if (!this._flushing && this._phase == PHASE_CONNECTED) {
+      this._flushing = true;
+      queueMicrotask(() => this._flush());
     }
   }
 
   /** Sends the queue in frames no longer than the peer accepts. */
-  private flush(): void {
-    this.flushing = false;
-    if (this.phase != PHASE_CONNECTED) return;
-    const room = this.peerMax - 26;
+  private _flush(): void {
+    this._flushing = false;
+    if (this._phase != PHASE_CONNECTED) return;
+    const room = this._peerMax - 26;
     let parts: Uint8Array[] = [];
     let size = 0;
-    for (const m of this.queue.splice(0)) {
+    for (const m of this._queue.splice(0)) {
       const part = encodeMessage(m);
       if (part.length > room) {
-        if (m.t == 0) this.settle(m.id, new BusError("too-large", `the request to "${m.method}" is larger than the peer accepts`));
-        else if (m.t == 1) this.send({ t: 1, id: m.id, err: { code: INTERNAL, message: "the answer is larger than the caller accepts" } });
+        if (m.t == 0) this._settle(m.id, new BusError("too-large", "larger than the peer accepts"));
+        else if (m.t == 1) this._send({ t: 1, id: m.id, outcome: 1, code: INTERNAL, message: "larger than the caller accepts" });
         continue;
       }
       if (size + part.length > room || parts.length == 1024) {
-        this.post(encodePacked(this.version, this.sid, parts));
+        this._post(encodePacked(this._version, this._sid, parts));
         parts = [];
         size = 0;
       }
       parts.push(part);
       size += part.length;
     }
-    if (parts.length) this.post(encodePacked(this.version, this.sid, parts));
+    if (parts.length) this._post(encodePacked(this._version, this._sid, parts));
   }
 
-  private post(frame: Uint8Array): void {
-    this.port?.postMessage(frame, frame.length > 4096 ? [frame.buffer] : []);
+  private _post(frame: Uint8Array): void {
+    this._port?.postMessage(frame, frame.length > 4096 ? [frame.buffer] : []);
   }
 }

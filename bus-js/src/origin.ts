@@ -22,25 +22,6 @@ export type Problem =
   | "wildcard-over-ip"
   | "trailing-dot";
 
-const WHY: Record<Problem, string> = {
-  empty: "it is empty; write an origin such as https://app.example.com",
-  whitespace: "it contains whitespace or a control character; remove it",
-  "opaque-not-a-pattern":
-    '"null" is not a pattern; pass allowOpaqueOrigins: true if you really accept sandboxed or data: frames',
-  "not-a-url": "it is not an origin; write scheme://host[:port]",
-  scheme: "only http and https origins can be allowed",
-  userinfo: "it carries user:password@; an origin has none",
-  path: "it carries a path; an origin is scheme://host[:port] only",
-  query: "it carries a ?query; an origin is scheme://host[:port] only",
-  fragment: "it carries a #fragment; an origin is scheme://host[:port] only",
-  "percent-encoded": "it is percent-encoded; write the host as is (IDN hosts are fine)",
-  "regex-like": "it looks like a regular expression; patterns are origins with an optional leading *. label",
-  "misplaced-wildcard": "* may only stand as the whole leftmost label, as in https://*.example.com",
-  "wildcard-over-public-suffix":
-    "it is a wildcard over a public suffix, which would allow sites of unrelated owners; name your own domain, as in https://*.yours.example",
-  "wildcard-over-ip": "a wildcard needs a domain name, not an IP address",
-  "trailing-dot": "the host ends with a dot; remove it",
-};
 
 /** An allowlist entry that cannot be used, with what to write instead. */
 export class OriginError extends Error {
@@ -48,7 +29,15 @@ export class OriginError extends Error {
     readonly entry: string,
     readonly problem: Problem,
   ) {
-    super(`allowlist entry "${entry}" refused: ${WHY[problem]}`);
+    super(
+      `allowlist entry "${entry}" refused (${problem}): ${
+        problem == "opaque-not-a-pattern"
+          ? "pass allowOpaqueOrigins: true to accept sandboxed and data: frames"
+          : problem == "wildcard-over-public-suffix"
+            ? "a wildcard over a public suffix allows sites of unrelated owners; name your own domain"
+            : "an entry is scheme://host[:port] or scheme://*.domain[:port], as in https://*.example.com"
+      }`,
+    );
   }
 }
 
@@ -130,7 +119,7 @@ function parse(raw: string): string | Wildcard {
 export class Allowlist {
   /** Canonical exact origins, in the order given. */
   readonly exact: string[] = [];
-  private readonly wild: Wildcard[] = [];
+  private readonly _wild: Wildcard[] = [];
 
   /**
    * Throws an {@link OriginError} that says what to write for any entry that
@@ -146,22 +135,22 @@ export class Allowlist {
       const e = parse(raw);
       if (typeof e == "string") {
         if (!this.exact.includes(e)) this.exact.push(e);
-      } else if (!this.wild.some((w) => w.scheme == e.scheme && w.suffix == e.suffix && w.port == e.port)) {
-        this.wild.push(e);
+      } else if (!this._wild.some((w) => w.scheme == e.scheme && w.suffix == e.suffix && w.port == e.port)) {
+        this._wild.push(e);
       }
     }
   }
 
   /** Whether nothing is allowed. */
   get empty(): boolean {
-    return !this.exact.length && !this.wild.length && !this.opaque;
+    return !this.exact.length && !this._wild.length && !this.opaque;
   }
 
   /** Whether `origin`, as the browser wrote it in `event.origin`, is allowed. */
   allows(origin: string): boolean {
     if (origin == "null") return this.opaque;
     if (this.exact.includes(origin)) return true;
-    if (!this.wild.length) return false;
+    if (!this._wild.length) return false;
     let url: URL;
     try {
       url = new URL(origin);
@@ -172,7 +161,7 @@ export class Allowlist {
     // Only what a browser writes as an origin, exactly (no path, no default
     // port, no upper case), with a DNS name of non-empty labels.
     if (url.origin != origin || isIp(host) || !/^[a-z\d_-]+(\.[a-z\d_-]+)*$/.test(host)) return false;
-    return this.wild.some(
+    return this._wild.some(
       (w) =>
         url.protocol == w.scheme + ":" &&
         url.port == w.port &&
@@ -185,7 +174,7 @@ export class Allowlist {
   toString(): string {
     return [
       ...this.exact,
-      ...this.wild.map((w) => `${w.scheme}://*${w.suffix}${w.port ? ":" + w.port : ""}`),
+      ...this._wild.map((w) => `${w.scheme}://*${w.suffix}${w.port ? ":" + w.port : ""}`),
       ...(this.opaque ? ["null"] : []),
     ].join(" ");
   }

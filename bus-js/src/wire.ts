@@ -8,17 +8,10 @@ export interface Versions {
   max: number;
 }
 
-/** A remote error: a code (bus codes are -32768..-32000), a message, optional postcard data. */
-export interface ErrorBody {
-  code: number;
-  message: string;
-  data?: Uint8Array;
-}
-
 /** A message inside a `Messages` body; `t` is its index on the wire. */
 export type Message =
   | { t: 0; id: bigint; method: string; payload: Uint8Array; timeout?: number }
-  | { t: 1; id: bigint; ok?: Uint8Array; err?: ErrorBody }
+  | Reply
   | { t: 2; topic: string; payload: Uint8Array }
   | { t: 3; id: bigint }
   | { t: 4 }
@@ -26,12 +19,17 @@ export type Message =
   | { t: 6; reason: string }
   | { t: 7; count: number };
 
-/** A frame's body; `t` is its index on the wire. */
+/** A reply: `outcome` 0 carries `ok`, 1 an error's `code`, `message` and `data`. */
+export type Reply =
+  | { t: 1; id: bigint; outcome: 0; ok: Uint8Array }
+  | { t: 1; id: bigint; outcome: 1; code: number; message: string; data?: Uint8Array };
+
+/** A frame's body; `t` is its index on the wire. `min`/`max` are a version range, `limit` a frame limit. */
 export type Body =
-  | { t: 0; versions: Versions }
-  | { t: 1; versions: Versions; nonce: Uint8Array; max: number }
-  | { t: 2; nonce: Uint8Array; version: number; max: number }
-  | { t: 3; supported: Versions }
+  | ({ t: 0 } & Versions)
+  | ({ t: 1; nonce: Uint8Array; limit: number } & Versions)
+  | { t: 2; nonce: Uint8Array; version: number; limit: number }
+  | ({ t: 3; refusal: 0 } & Versions)
   | { t: 4 }
   | { t: 5; messages: Message[] };
 
@@ -52,13 +50,26 @@ const NS = "wbus";
 const utf8 = new TextEncoder();
 const text = new TextDecoder("utf-8", { fatal: true });
 
+// Each body and message is a list of `name:type` fields in wire order.
+// Types: u u32, h u16, i u64 (a bigint), z i32 (zigzag), s string, b bytes,
+// n 16-byte nonce, o optional u32, p optional bytes.
+type Schema = string[][];
+const schema = (fields: string): Schema => (fields ? fields.split(" ").map((f) => f.split(":")) : []);
+const BODIES = ["min:h max:h", "min:h max:h nonce:n limit:u", "nonce:n version:h limit:u", "refusal:u min:h max:h", ""].map(schema);
+const MESSAGES = ["id:i method:s payload:b timeout:o", "id:i outcome:u", "topic:s payload:b", "id:i", "", "", "reason:s", "count:u"].map(
+  schema,
+);
+const OUTCOMES = ["ok:b", "code:z message:s data:p"].map(schema);
+
+type Fields = Record<string, unknown>;
+
 class Writer {
   b = new Uint8Array(64);
   n = 0;
 
   room(k: number): void {
     if (this.n + k > this.b.length) {
-      const b = new Uint8Array(Math.max(this.b.length * 2, this.n + k));
+      const b = new Uint8Array((this.n + k) * 2);
       b.set(this.b);
       this.b = b;
     }
@@ -72,10 +83,7 @@ class Writer {
   /** An unsigned varint; `v` is a number below 2^53 or a bigint. */
   uv(v: number | bigint): void {
     let x = BigInt(v);
-    while (x > 127n) {
-      this.u8(Number(x & 127n) | 128);
-      x >>= 7n;
-    }
+    for (; x > 127n; x >>= 7n) this.u8(Number(x & 127n) | 128);
     this.u8(Number(x));
   }
 
@@ -85,22 +93,23 @@ class Writer {
     this.n += bytes.length;
   }
 
-  bytes(bytes: Uint8Array): void {
-    this.uv(bytes.length);
-    this.raw(bytes);
-  }
-
-  str(s: string): void {
-    this.bytes(utf8.encode(s));
-  }
-
-  versions(v: Versions): void {
-    this.uv(v.min);
-    this.uv(v.max);
+  fields(s: Schema, f: Fields): void {
+    for (const [name, type] of s) {
+      let v = f[name] as never;
+      if (type == "o" || type == "p") {
+        this.u8(v === undefined ? 0 : 1);
+        if (v === undefined) continue;
+      }
+      if (type == "z") v = (((v << 1) ^ (v >> 31)) >>> 0) as never;
+      if (type == "s") v = utf8.encode(v) as never;
+      if (type == "s" || type == "b" || type == "p") this.uv((v as Uint8Array).length);
+      if (type == "s" || type == "b" || type == "p" || type == "n") this.raw(v);
+      else this.uv(v);
+    }
   }
 
   done(): Uint8Array {
-    return this.b.subarray(0, this.n);
+    return this.b.slice(0, this.n);
   }
 }
 
@@ -111,7 +120,7 @@ class Reader {
   ) {}
 
   u8(): number {
-    if (this.i >= this.b.length) throw "malformed";
+    if (this.i >= this.b.length) throw 0;
     return this.b[this.i++];
   }
 
@@ -122,11 +131,11 @@ class Reader {
       const b = this.u8();
       r |= BigInt(b & 127) << BigInt(s);
       if (b < 128) {
-        if (r >> BigInt(bits)) throw "malformed";
+        if (r >> BigInt(bits)) break;
         return r;
       }
     }
-    throw "malformed";
+    throw 0;
   }
 
   uv(bits = 32): number {
@@ -134,134 +143,57 @@ class Reader {
   }
 
   raw(n: number): Uint8Array {
-    if (n > this.b.length - this.i) throw "malformed";
+    if (n > this.b.length - this.i) throw 0;
     return this.b.slice(this.i, (this.i += n));
   }
 
-  bytes(): Uint8Array {
-    return this.raw(this.uv());
-  }
-
-  str(): string {
-    try {
-      return text.decode(this.bytes());
-    } catch {
-      throw "malformed";
+  fields(s: Schema, f: Fields): Fields {
+    for (const [name, type] of s) {
+      if (type == "o" || type == "p") {
+        const some = this.u8();
+        if (some > 1) throw 0;
+        if (!some) continue;
+      }
+      f[name] =
+        type == "h"
+          ? this.uv(16)
+          : type == "i"
+            ? this.big(64)
+            : type == "z"
+              ? ((z) => (z >>> 1) ^ -(z & 1))(this.uv())
+              : type == "n"
+                ? this.raw(16)
+                : type == "s"
+                  ? text.decode(this.raw(this.uv()))
+                  : type == "b" || type == "p"
+                    ? this.raw(this.uv())
+                    : this.uv();
     }
-  }
-
-  opt(): boolean {
-    const o = this.u8();
-    if (o > 1) throw "malformed";
-    return o == 1;
-  }
-
-  versions(): Versions {
-    return { min: this.uv(16), max: this.uv(16) };
+    return f;
   }
 }
 
-function writeMessage(w: Writer, m: Message): void {
-  w.u8(m.t);
-  switch (m.t) {
-    case 0:
-      w.uv(m.id);
-      w.str(m.method);
-      w.bytes(m.payload);
-      if (m.timeout === undefined) w.u8(0);
-      else {
-        w.u8(1);
-        w.uv(m.timeout);
-      }
-      break;
-    case 1:
-      w.uv(m.id);
-      if (m.err) {
-        const e = m.err;
-        w.u8(1);
-        w.uv(((e.code << 1) ^ (e.code >> 31)) >>> 0);
-        w.str(e.message);
-        if (e.data) {
-          w.u8(1);
-          w.bytes(e.data);
-        } else w.u8(0);
-      } else {
-        w.u8(0);
-        w.bytes(m.ok!);
-      }
-      break;
-    case 2:
-      w.str(m.topic);
-      w.bytes(m.payload);
-      break;
-    case 3:
-      w.uv(m.id);
-      break;
-    case 6:
-      w.str(m.reason);
-      break;
-    case 7:
-      w.uv(m.count);
-  }
-}
-
-function readMessage(r: Reader): Message {
-  const t = r.uv();
-  switch (t) {
-    case 0: {
-      const id = r.big(64);
-      const method = r.str();
-      const payload = r.bytes();
-      return r.opt()
-        ? { t, id, method, payload, timeout: r.uv() }
-        : { t, id, method, payload };
-    }
-    case 1: {
-      const id = r.big(64);
-      const o = r.uv();
-      if (o == 0) return { t, id, ok: r.bytes() };
-      if (o > 1) throw "malformed";
-      const z = r.uv();
-      const code = (z >>> 1) ^ -(z & 1);
-      const message = r.str();
-      return r.opt()
-        ? { t, id, err: { code, message, data: r.bytes() } }
-        : { t, id, err: { code, message } };
-    }
-    case 2:
-      return { t, topic: r.str(), payload: r.bytes() };
-    case 3:
-      return { t, id: r.big(64) };
-    case 4:
-    case 5:
-      return { t };
-    case 6:
-      return { t, reason: r.str() };
-    case 7:
-      return { t, count: r.uv() };
-  }
-  throw "malformed";
+function header(w: Writer, version: number, session: Uint8Array, t: number): void {
+  w.raw(utf8.encode(NS));
+  w.u8(version & 255);
+  w.u8(version >> 8);
+  w.raw(session);
+  w.u8(t);
 }
 
 /** Encodes one message alone (to measure it, or to pack it into a frame). */
 export function encodeMessage(m: Message): Uint8Array {
   const w = new Writer();
-  writeMessage(w, m);
+  w.u8(m.t);
+  w.fields(MESSAGES[m.t], m);
+  if (m.t == 1) w.fields(OUTCOMES[m.outcome], m);
   return w.done();
-}
-
-function header(w: Writer, version: number, session: Uint8Array): void {
-  w.raw(utf8.encode(NS));
-  w.u8(version & 255);
-  w.u8(version >> 8);
-  w.raw(session);
 }
 
 /** A `Messages` frame from messages already encoded with `encodeMessage`. */
 export function encodePacked(version: number, session: Uint8Array, parts: Uint8Array[]): Uint8Array {
   const w = new Writer();
-  header(w, version, session);
-  w.u8(5);
+  header(w, version, session, 5);
   w.uv(parts.length);
   for (const p of parts) w.raw(p);
   return w.done();
@@ -269,38 +201,17 @@ export function encodePacked(version: number, session: Uint8Array, parts: Uint8A
 
 /** Encodes a frame. */
 export function encode(f: Frame): Uint8Array {
-  const w = new Writer();
-  header(w, f.version, f.session);
   const b = f.body;
-  w.u8(b.t);
-  switch (b.t) {
-    case 0:
-      w.versions(b.versions);
-      break;
-    case 1:
-      w.versions(b.versions);
-      w.raw(b.nonce);
-      w.uv(b.max);
-      break;
-    case 2:
-      w.raw(b.nonce);
-      w.uv(b.version);
-      w.uv(b.max);
-      break;
-    case 3:
-      w.u8(0);
-      w.versions(b.supported);
-      break;
-    case 5:
-      w.uv(b.messages.length);
-      for (const m of b.messages) writeMessage(w, m);
-  }
+  if (b.t == 5) return encodePacked(f.version, f.session, b.messages.map(encodeMessage));
+  const w = new Writer();
+  header(w, f.version, f.session, b.t);
+  w.fields(BODIES[b.t], b as Fields);
   return w.done();
 }
 
 /** Whether `bytes` starts like one of our frames (else it is foreign). */
 export function isFrame(bytes: Uint8Array): boolean {
-  return bytes.length >= HEADER && bytes[0] == 119 && bytes[1] == 98 && bytes[2] == 117 && bytes[3] == 115;
+  return bytes.length >= HEADER && String.fromCharCode(...bytes.subarray(0, 4)) == NS;
 }
 
 /**
@@ -314,32 +225,21 @@ export function decode(bytes: Uint8Array, max: number): Frame | DecodeError {
   const r = new Reader(bytes, HEADER);
   try {
     const t = r.uv();
+    let body: Fields = { t };
     if (t == 5) {
       const n = r.uv();
       if (n > MAX_MESSAGES) return "too-many-messages";
-      const messages: Message[] = [];
-      for (let k = 0; k < n; k++) messages.push(readMessage(r));
-      return frame(bytes, { t, messages });
-    }
-    switch (t) {
-      case 0:
-        return frame(bytes, { t, versions: r.versions() });
-      case 1:
-        return frame(bytes, { t, versions: r.versions(), nonce: r.raw(16), max: r.uv() });
-      case 2:
-        return frame(bytes, { t, nonce: r.raw(16), version: r.uv(16), max: r.uv() });
-      case 3:
-        if (r.uv() != 0) return "malformed";
-        return frame(bytes, { t, supported: r.versions() });
-      case 4:
-        return frame(bytes, { t });
-    }
-    return "malformed";
+      const messages: Fields[] = [];
+      while (n > messages.length) {
+        const t = r.uv();
+        const m = r.fields(MESSAGES[t], { t });
+        messages.push(m.t == 1 ? r.fields(OUTCOMES[m.outcome as number], m) : m);
+      }
+      body.messages = messages;
+    } else body = r.fields(BODIES[t], body);
+    if (body.refusal) throw 0;
+    return { version: bytes[4] | (bytes[5] << 8), session: bytes.slice(6, HEADER), body: body as Body };
   } catch {
     return "malformed";
   }
-}
-
-function frame(bytes: Uint8Array, body: Body): Frame {
-  return { version: bytes[4] | (bytes[5] << 8), session: bytes.slice(6, HEADER), body };
 }

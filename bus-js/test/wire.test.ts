@@ -21,9 +21,9 @@ function messageMeaning(m: Message): object {
       return {
         kind: "reply",
         id: String(m.id),
-        outcome: m.err
-          ? { kind: "err", code: m.err.code, message: m.err.message, data: m.err.data ? hex(m.err.data) : null }
-          : { kind: "ok", payload: hex(m.ok!) },
+        outcome: m.outcome
+          ? { kind: "err", code: m.code, message: m.message, data: m.data ? hex(m.data) : null }
+          : { kind: "ok", payload: hex(m.ok) },
       };
     case 2:
       return { kind: "event", topic: m.topic, payload: hex(m.payload) };
@@ -43,13 +43,13 @@ function messageMeaning(m: Message): object {
 function bodyMeaning(b: Body): object {
   switch (b.t) {
     case 0:
-      return { kind: "knock", versions: b.versions };
+      return { kind: "knock", versions: { min: b.min, max: b.max } };
     case 1:
-      return { kind: "hello", versions: b.versions, nonce: hex(b.nonce), max_frame_bytes: b.max };
+      return { kind: "hello", versions: { min: b.min, max: b.max }, nonce: hex(b.nonce), max_frame_bytes: b.limit };
     case 2:
-      return { kind: "welcome", nonce: hex(b.nonce), version: b.version, max_frame_bytes: b.max };
+      return { kind: "welcome", nonce: hex(b.nonce), version: b.version, max_frame_bytes: b.limit };
     case 3:
-      return { kind: "refuse", reason: { kind: "version-mismatch", supported: b.supported } };
+      return { kind: "refuse", reason: { kind: "version-mismatch", supported: { min: b.min, max: b.max } } };
     case 4:
       return { kind: "ready" };
     case 5:
@@ -104,7 +104,7 @@ test("error codes round-trip through zigzag across the i32 range", () => {
     const frame: Frame = {
       version: 1,
       session: new Uint8Array(16).fill(2),
-      body: { t: 5, messages: [{ t: 1, id: 1n, err: { code, message: "m" } }] },
+      body: { t: 5, messages: [{ t: 1, id: 1n, outcome: 1, code, message: "m" }] },
     };
     const back = decode(encode(frame), 4 << 20) as Frame;
     assert.deepEqual(back.body, frame.body, String(code));

@@ -104,6 +104,8 @@ pub fn bench(args: &[String]) -> Result {
         breakdown,
     } = crate::size::build_and_measure(&out)?;
     sizes.insert("penpal".into(), gz_len(&[penpal.join("penpal.min.js")])?);
+    crate::js::install()?;
+    sizes.insert("bus-js".into(), crate::js::build()?);
     sizes.insert(
         "comlink".into(),
         gz_len(&[comlink.join("comlink.min.mjs")])?,
@@ -314,6 +316,7 @@ fn write_reports(
             "demo-child": sizes.get("demo-child"),
             "penpal": sizes.get("penpal"),
             "comlink": sizes.get("comlink"),
+            "bus-js": sizes.get("bus-js"),
         },
         "bus_added_gz_bytes": bus_minimal.saturating_sub(baseline),
         "latency_breakdown_us": run.report["latency_breakdown"],
@@ -455,6 +458,10 @@ fn write_reports(
             sizes.get(name).copied().unwrap_or(0)
         );
     }
+    md += &format!(
+        "| bus-js, the TypeScript peer (minified ESM bundle) | {} |\n",
+        sizes.get("bus-js").copied().unwrap_or(0)
+    );
     for name in ["penpal", "comlink"] {
         md += &format!(
             "| {name} (minified) | {} |\n",

@@ -3,14 +3,17 @@
 //!
 //! - `cargo xtask test`: installs what the checks need (the wasm target,
 //!   rustfmt, clippy, the browsers and their drivers), then runs fmt, clippy
-//!   (native and wasm32) and every test, in Chromium and Firefox.
+//!   (native and wasm32) and every test, in Chromium and Firefox, and the
+//!   TypeScript peer's build and node tests.
 //! - `cargo xtask webkit`: bus-web's browser tests in WebKitGTK.
+//! - `cargo xtask js`: the TypeScript peer alone: install, build, node tests.
 //! - `cargo xtask demo`: builds the demo apps and serves them on three origins.
 //! - `cargo xtask bench`: browser and native benchmarks plus a size report.
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
 
 mod bench;
 mod browsers;
+mod js;
 mod size;
 
 use std::env;
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("size") => size::size(&args[1..]),
+        Some("js") => js::test().map(drop),
         // Cargo's runner for wasm32 test binaries (set by `test`), not for people.
         Some("wasm-bindgen-test-runner") => wasm_test_runner(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -56,8 +60,11 @@ commands:
   test                      install what the checks need (wasm target, rustfmt, clippy, Chromium,
                             ChromeDriver and Firefox from apt, geckodriver from crates.io, the npm
                             Playwright driver), then fmt, clippy (native + wasm32), native tests
-                            with the e2e suite in Chromium and Firefox, and the bus-web browser
-                            tests in both
+                            with the e2e suite in Chromium and Firefox, the bus-web browser
+                            tests in both, and the TypeScript peer (bus-js: npm ci, tsc, esbuild,
+                            node tests)
+  js                        the TypeScript peer (bus-js) alone: npm ci, tsc, esbuild, its size, and
+                            its node tests (golden vectors, origin table, connection)
   webkit                    bus-web's browser tests in WebKitGTK (WebKitWebDriver + MiniBrowser on
                             Xvfb; installs webkit2gtk-driver and xvfb as root). Not in `test`: one
                             test hangs WebKit about one run in four (see README, Browsers)
@@ -223,6 +230,11 @@ fn test() -> Result {
         "tests (native, with the e2e suite in Chromium and in Firefox)",
         tests,
     )?;
+
+    // The TypeScript peer: type check, build, size, node tests.
+    let js = js::test()?;
+    totals.passed += js.passed;
+    totals.failed += js.failed;
 
     // bus-core as the browser build has it: no url, no psl.
     let mut lean = cargo();
