@@ -151,19 +151,18 @@ export class Connection {
   private _phase = PHASE_HANDSHAKE;
   private _nonce: Uint8Array = NO_SESSION;
   private _sid: Uint8Array = NO_SESSION;
-  private _origin = "";
-  private _version = 0;
-  private _peerMax = 0;
+  private _origin!: string;
+  private _version!: number;
+  private _peerMax!: number;
   private _port?: MessagePort;
-  private _ever = false;
-  private _heard = 0;
+  private _ever?: boolean;
+  private _heard!: number;
   private _nextId = 1n;
   private readonly _pending = new Map<bigint, Pending>();
   private readonly _serving = new Map<bigint, AbortController>();
   private readonly _handlers = new Map<string, Handler>();
   private readonly _topics = new Map<string, Set<(payload: Uint8Array) => void>>();
   private _queue: Message[] = [];
-  private _flushing = false;
   private _waiters: [() => void, (e: Error) => void][] = [];
   private _timers: ReturnType<typeof setTimeout>[] = [];
   private _done!: (reason: string) => void;
@@ -183,6 +182,8 @@ export class Connection {
     if (role == "host" && link.origin && !allow.allows(link.origin))
       throw new Error(`the peer's origin ${link.origin} is not in the allowlist (${allow}); add it`);
     this._allow = allow;
+    // A guest's first knock goes where the page says its peer is, if allowed.
+    if (link.origin && !allow.allows(link.origin)) link.origin = undefined;
     this._versions = o.versions ?? { min: 1, max: 1 };
     this._max = o.maxFrameBytes ?? 4 << 20;
     this.closed = new Promise((r) => (this._done = r));
@@ -289,18 +290,22 @@ export class Connection {
   }
 
   private _hello(to: string): void {
-    const versions = this._versions;
-    this._postWindow(
-      to,
-      this._role == "host" ? { t: 1, ...versions, nonce: this._nonce, limit: this._max } : { t: 0, ...versions },
-      versions.max,
-      NO_SESSION,
-    );
+    const v = this._versions;
+    this._tell(to, this._role == "host" ? { t: 1, ...v, nonce: this._nonce, limit: this._max } : { t: 0, ...v });
   }
 
-  private _postWindow(origin: string, body: Body, version: number, session: Uint8Array, port?: MessagePort): void {
+  /** Posts a handshake frame to the peer window, written in `version` (else our newest). */
+  private _tell(origin: string, body: Body, version = this._versions.max, session = NO_SESSION, port?: MessagePort): void {
     // A concrete targetOrigin always; "*" only for an opaque peer, which the allowlist opted into.
     this._link.peer.postMessage(encode({ version, session, body }), origin == "null" ? "*" : origin, port ? [port] : []);
+  }
+
+  /** The session being set up: its id, peer origin, version and the peer's frame limit (clamped). */
+  private _bind(sid: Uint8Array, origin: string, version: number, limit: number): void {
+    this._sid = sid;
+    this._origin = origin;
+    this._version = version;
+    this._peerMax = Math.min(Math.max(limit, 256), this._max);
   }
 
   private _onWindow(e: MessageEvent): void {
@@ -345,15 +350,12 @@ export class Connection {
       }
       const v = Math.min(this._versions.max, b.max);
       if (v < Math.max(this._versions.min, b.min)) {
-        this._postWindow(origin, { t: 3, refusal: 0, ...this._versions }, this._versions.max, NO_SESSION);
+        this._tell(origin, { t: 3, refusal: 0, ...this._versions });
         return this._mismatch(b);
       }
       if (phase == PHASE_CONNECTED) this._end("the peer started a new session", true);
       this._nonce = b.nonce;
-      this._sid = random();
-      this._origin = origin;
-      this._version = v;
-      this._peerMax = Math.min(Math.max(b.limit, 256), this._max);
+      this._bind(random(), origin, v, b.limit);
       this._phase = PHASE_WELCOMED;
       this._welcome();
       // No ready in time: knock again.
@@ -367,12 +369,9 @@ export class Connection {
       if (phase != PHASE_HANDSHAKE || !same(b.nonce, this._nonce)) return this._reject("stale-handshake", origin);
       if (same(f.session, NO_SESSION)) return this._reject("wrong-session", origin);
       if (b.version < this._versions.min || b.version > this._versions.max) return this._reject("wrong-version", origin);
-      this._sid = f.session;
-      this._origin = origin;
-      this._version = b.version;
-      this._peerMax = Math.min(Math.max(b.limit, 256), this._max);
+      this._bind(f.session, origin, b.version, b.limit);
       const { port1, port2 } = new MessageChannel();
-      this._postWindow(origin, { t: 4 }, b.version, this._sid, port2);
+      this._tell(origin, { t: 4 }, b.version, f.session, port2);
       this._open(port1);
     } else if (b.t == 3 && phase < PHASE_CONNECTED) {
       this._mismatch(b);
@@ -390,7 +389,7 @@ export class Connection {
 
   private _welcome(): void {
     const v = this._version;
-    this._postWindow(this._origin, { t: 2, nonce: this._nonce, version: v, limit: this._max }, v, this._sid);
+    this._tell(this._origin, { t: 2, nonce: this._nonce, version: v, limit: this._max }, v, this._sid);
   }
 
   private _mismatch(remote: Versions): void {
@@ -532,25 +531,19 @@ export class Connection {
     clearTimeout(p.timer);
     if (result instanceof Error) p.no(result);
     else p.ok(result);
-    if (withdraw) {
-      const i = this._queue.findIndex((m) => m.t == 0 && m.id == id);
-      if (i >= 0) this._queue.splice(i, 1);
-      else if (this._phase == PHASE_CONNECTED) this._send({ t: 3, id });
-    }
+    // Connected, the peer is told to stop (a call still queued goes out just before its cancel).
+    if (withdraw)
+      if (this._phase == PHASE_CONNECTED) this._send({ t: 3, id });
+      else this._queue = this._queue.filter((m) => m.t || m.id != id);
   }
 
   /** Queues a message; what one turn of the event loop sends goes out coalesced. */
   private _send(m: Message): void {
-    this._queue.push(m);
-    if (!this._flushing && this._phase == PHASE_CONNECTED) {
-      this._flushing = true;
-      queueMicrotask(() => this._flush());
-    }
+    if (this._queue.push(m) == 1 && this._phase == PHASE_CONNECTED) queueMicrotask(() => this._flush());
   }
 
   /** Sends the queue in frames no longer than the peer accepts. */
   private _flush(): void {
-    this._flushing = false;
     if (this._phase != PHASE_CONNECTED) return;
     const room = this._peerMax - 26;
     let parts: Uint8Array[] = [];

@@ -7,15 +7,8 @@ import { Allowlist } from "./origin.js";
 
 const originOf = (url: string): string => new URL(url, location.href).origin;
 
-const allowlist = (o: Options): Allowlist =>
-  o.allow instanceof Allowlist ? o.allow : new Allowlist(o.allow, o.allowOpaqueOrigins);
-
-/** `o` with its allowlist checked once, so an entry's error is thrown here, before anything happens. */
-const checked = (o: Options): Options => ({ ...o, allow: allowlist(o) });
-
-/** An origin the page can see for its peer, if the allowlist allows it. */
-const ifAllowed = (o: Options, origin?: string | null): string | undefined =>
-  origin && (o.allow as Allowlist).allows(origin) ? origin : undefined;
+const connect = (role: "host" | "guest", peer: Window, o: Options, origin?: string, gone?: () => boolean): Connection =>
+  new Connection(role, { peer, self: window, origin, gone }, o);
 
 /**
  * Connects to a child iframe. Its origin comes from its `src`, must be in
@@ -30,14 +23,9 @@ const ifAllowed = (o: Options, origin?: string | null): string | undefined =>
  */
 export function connectIframe(iframe: HTMLIFrameElement, options: Options): Connection {
   const peer = iframe.contentWindow;
-  if (!peer) throw new Error("the iframe is not in the document yet; append it, then connect");
+  if (!peer) throw new Error("append the iframe to the document, then connect");
   const src = iframe.src;
-  return new Connection("host", {
-    peer,
-    self: window,
-    origin: /^https?:/i.test(src) ? originOf(src) : undefined,
-    gone: () => !iframe.isConnected || !iframe.contentWindow,
-  }, checked(options));
+  return connect("host", peer, options, /^https?:/i.test(src) ? originOf(src) : undefined, () => !iframe.isConnected);
 }
 
 /**
@@ -51,9 +39,8 @@ export function connectIframe(iframe: HTMLIFrameElement, options: Options): Conn
  * ```
  */
 export function connectParent(options: Options): Connection {
-  if (window.parent == window) throw new Error("this page is not in an iframe; use connectParent inside the embedded page");
-  const o = checked(options);
-  return new Connection("guest", { peer: window.parent, self: window, origin: ifAllowed(o, location.ancestorOrigins?.[0]) }, o);
+  if (parent == window) throw new Error("this page is not in an iframe");
+  return connect("guest", parent, options, location.ancestorOrigins?.[0]);
 }
 
 /**
@@ -62,14 +49,9 @@ export function connectParent(options: Options): Connection {
  */
 export function connectOpener(options: Options): Connection {
   const opener = window.opener as Window | null;
-  if (!opener) throw new Error("this window has no opener (it was opened with noopener, or not by a page); nothing to connect to");
-  const o = checked(options);
+  if (!opener) throw new Error("this window has no opener (opened with noopener, or not by a page)");
   const referrer = document.referrer;
-  return new Connection(
-    "guest",
-    { peer: opener, self: window, origin: ifAllowed(o, referrer && originOf(referrer)), gone: () => opener.closed },
-    o,
-  );
+  return connect("guest", opener, options, referrer && originOf(referrer), () => opener.closed);
 }
 
 /**
@@ -77,7 +59,7 @@ export function connectOpener(options: Options): Connection {
  * `noopener`). The peer's origin comes from `url`.
  */
 export function connectPopup(popup: Window, url: string, options: Options): Connection {
-  return new Connection("host", { peer: popup, self: window, origin: originOf(url), gone: () => popup.closed }, checked(options));
+  return connect("host", popup, options, originOf(url), () => popup.closed);
 }
 
 /**
@@ -86,11 +68,9 @@ export function connectPopup(popup: Window, url: string, options: Options): Conn
  * The options are checked before any window opens.
  */
 export function openPopup(url: string, features: string, options: Options): Connection {
-  const o = checked(options);
-  const origin = originOf(url);
-  if (!(o.allow as Allowlist).allows(origin))
-    throw new Error(`the popup's origin ${origin} is not in the allowlist (${o.allow}); add it`);
-  const popup = window.open(url, "_blank", features);
-  if (!popup) throw new Error("the browser blocked the popup; open it from a click handler");
-  return connectPopup(popup, url, o);
+  const allow = options.allow instanceof Allowlist ? options.allow : new Allowlist(options.allow, options.allowOpaqueOrigins);
+  if (!allow.allows(originOf(url))) throw new Error(`${url} is not from an origin in the allowlist (${allow})`);
+  const popup = open(url, "_blank", features);
+  if (!popup) throw new Error("the browser blocked the popup; open it from a click");
+  return connectPopup(popup, url, { ...options, allow });
 }

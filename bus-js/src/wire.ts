@@ -44,7 +44,7 @@ export type DecodeError = "foreign" | "too-large" | "too-many-messages" | "malfo
 
 export const HEADER = 22;
 export const MAX_MESSAGES = 1024;
-export const NO_SESSION = new Uint8Array(16);
+export const NO_SESSION: Uint8Array = new Uint8Array(16);
 const NS = "wbus";
 
 const utf8 = new TextEncoder();
