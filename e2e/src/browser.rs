@@ -27,6 +27,7 @@ use crate::serve::{Mode, Ports};
 pub fn suite(kind: BrowserKind) -> &'static Harness {
     bus_harness::shared(kind, || {
         let dist = crate::bundle::build_demo(true, true)?;
+        crate::bundle::build_bus_js()?;
         let mode = Mode {
             test_hooks: true,
             rogue_framing: false,

@@ -40,3 +40,30 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
     }
     Ok(dist)
 }
+
+/// Builds the TypeScript peer into `bus-js/dist/` (`index.js`, the minified
+/// ESM bundle, and its `.d.ts`): `npm ci` of its pinned TypeScript and
+/// esbuild when they are missing, then `npm run build`. Test binaries that
+/// build at the same time take turns. Returns `bus-js/dist`.
+pub fn build_bus_js() -> Result<PathBuf, Error> {
+    let dir = workspace_root().join("bus-js");
+    let _turn = bus_harness::lock::exclusive("bus-js")?;
+    if !dir.join("node_modules/.bin/esbuild").is_file() {
+        let mut ci = bus_harness::npm::ci_command()?;
+        ci.current_dir(&dir);
+        let status = ci.status()?;
+        if !status.success() {
+            return Err(format!("npm ci in {} failed ({status})", dir.display()).into());
+        }
+    }
+    let status = std::process::Command::new("npm")
+        .current_dir(&dir)
+        .args(["run", "build", "--silent"])
+        .status()?;
+    if !status.success() {
+        return Err(
+            format!("building bus-js failed ({status}): run `cargo xtask js` to see why").into(),
+        );
+    }
+    Ok(dir.join("dist"))
+}

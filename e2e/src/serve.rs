@@ -116,9 +116,20 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
             .into());
         }
     }
+    let bus_js = crate::bundle::workspace_root().join("bus-js/dist");
+    if !bus_js.join("index.js").is_file() {
+        return Err(format!(
+            "{} is missing: build the TypeScript peer first (bundle::build_bus_js, or `cargo xtask js`)",
+            bus_js.join("index.js").display()
+        )
+        .into());
+    }
     let parent_dist = dist.join("demo-parent");
     let parent = Serve::router_with(move |o| {
         let child_url = format!("{}/", &o["child"]);
+        let ts_host = TS_HOST
+            .replace("{CHILD_URL}", &child_url)
+            .replace("{CHILD_ORIGIN}", &o["child"]);
         app(
             &parent_dist,
             index(
@@ -127,6 +138,9 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
                 mode.test_hooks,
             ),
         )
+        // The same shop in plain TypeScript, on bus-js.
+        .route("/ts-host.html", get(move || async move { Html(ts_host) }))
+        .nest_service("/bus-js", ServeDir::new(&bus_js))
     })
     .site(Site::Loopback)
     .port(ports.parent)
@@ -295,6 +309,65 @@ function attack() {
   document.querySelector("[data-testid=rogue-sent]").textContent = String(sent);
 }
 setInterval(attack, 1000);
+</script>
+</body>
+</html>
+"#;
+
+/// The shop as a plain page on the TypeScript peer (`/bus-js/index.js`,
+/// built from `bus-js/`), embedding the Rust PayWidget: it asks for quotes,
+/// echoes bytes, waits for payments and listens to `checkout.paid`, with
+/// payloads in the contract's postcard bytes. `window.__ts` is the e2e
+/// suite's handle on it.
+const TS_HOST: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Acme Outdoor — TypeScript host</title>
+<link rel="stylesheet" href="/demo.css">
+</head>
+<body>
+<header style="padding: 12px 24px">
+  <h1>Acme Outdoor — host in TypeScript</h1>
+  <p>This page embeds the Rust PayWidget with <code>bus-js</code>, the TypeScript peer.
+  Bus: <strong data-testid="ts-status">connecting</strong></p>
+  <button data-testid="ts-quote">Ask for a quote (1 tent, 100.00 EUR)</button>
+  <button data-testid="ts-echo">Echo bytes</button>
+  <output data-testid="ts-result"></output>
+  <p>Events: <span data-testid="ts-events">none yet</span></p>
+</header>
+<iframe id="widget" src="{CHILD_URL}" title="PayWidget checkout" style="width: 100%; height: 640px; border: 0"></iframe>
+<script type="module">
+import { connectIframe, RemoteError, BusError } from "/bus-js/index.js";
+
+const $ = (id) => document.querySelector(`[data-testid=${id}]`);
+const utf8 = (s) => [...new TextEncoder().encode(s)];
+// demo_api::Cart in postcard: lines (each name, qty, unit_cents), currency.
+const tentCart = new Uint8Array([1, ...[4, ...utf8("Tent")], 1, 0x90, 0x4e, 3, ...utf8("EUR")]);
+
+const bus = connectIframe(document.getElementById("widget"), { allow: ["{CHILD_ORIGIN}"] });
+// The widget asks its host to resize its frame: a u32, answered with itself.
+bus.handle("host.resize", (height) => height);
+const events = [];
+bus.on("checkout.paid", (receipt) => {
+  events.push(Array.from(receipt));
+  $("ts-events").textContent = `${events.length} × checkout.paid`;
+});
+bus.connected().then(() => ($("ts-status").textContent = "connected to {CHILD_ORIGIN}"));
+bus.closed.then((why) => ($("ts-status").textContent = "closed: " + why));
+
+async function show(call) {
+  try {
+    $("ts-result").textContent = "reply: " + Array.from(await call()).join(" ");
+  } catch (e) {
+    $("ts-result").textContent = e instanceof RemoteError ? `remote error ${e.code}: ${e.message}` : String(e);
+  }
+}
+$("ts-quote").onclick = () => show(() => bus.call("checkout.quote", tentCart));
+$("ts-echo").onclick = () => show(() => bus.call("checkout.echo-bytes", new Uint8Array([3, 1, 2, 3])));
+
+window.__ts = { bus, events, tentCart, RemoteError, BusError };
 </script>
 </body>
 </html>

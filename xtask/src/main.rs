@@ -426,6 +426,7 @@ fn demo(args: &[String]) -> Result {
         if release { "release" } else { "debug" }
     );
     let dist = e2e::bundle::build_demo(release, mode.test_hooks).map_err(|e| e.to_string())?;
+    e2e::bundle::build_bus_js().map_err(|e| e.to_string())?;
     e2e::serve::serve_until_ctrl_c(dist, ports, mode).map_err(|e| e.to_string())
 }
 

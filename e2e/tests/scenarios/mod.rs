@@ -984,3 +984,124 @@ fn use_topic_updates_the_view_on_both_sides() {
         .await
     });
 }
+
+/// Opens the shop written in TypeScript (`/ts-host.html`, on bus-js) and
+/// waits until it and the Rust widget are connected.
+async fn connected_ts_host(t: &Test) -> Result<(), Error> {
+    t.goto(&t.url("parent", "/ts-host.html")).await?;
+    let host = format!("connected to {}", t.child_origin());
+    t.wait_text(&t.page().get_by_test_id("ts-status"), &host, 20_000)
+        .await?;
+    t.wait_text(&widget(t.page(), "bus-status"), "connected", 20_000)
+        .await
+}
+
+/// Runs `call` (an expression giving a call's promise) on the TypeScript
+/// host: `ok:<bytes>`, `remote:<code>:<message>` or `bus:<kind>`.
+async fn ts_call(t: &Test, call: &str) -> Result<String, Error> {
+    t.eval(
+        t.page(),
+        &format!(
+            "(async () => {{ const {{ bus, RemoteError, BusError }} = window.__ts; \
+             try {{ return 'ok:' + Array.from(await {call}).join(','); }} \
+             catch (e) {{ return e instanceof RemoteError ? `remote:${{e.code}}:${{e.message}}` \
+             : e instanceof BusError ? `bus:${{e.kind}}` : `other:${{e}}`; }} }})()"
+        ),
+    )
+    .await
+}
+
+#[test]
+fn ts_host_calls_the_rust_widget_and_gets_its_typed_errors() {
+    suite().run(
+        "ts_host_calls_the_rust_widget_and_gets_its_typed_errors",
+        |t| async move {
+            connected_ts_host(&t).await?;
+            let echo = ts_call(
+                &t,
+                "bus.call('checkout.echo-bytes', new Uint8Array([3, 1, 2, 3]))",
+            )
+            .await?;
+            ensure(echo == "ok:3,1,2,3", format!("echo: {echo}"))?;
+            // demo_api::Quote for one 100.00 EUR tent: 10000 + 2000 tax = 12000, "EUR".
+            let quote = ts_call(&t, "bus.call('checkout.quote', window.__ts.tentCart)").await?;
+            ensure(
+                quote == "ok:144,78,208,15,224,93,3,69,85,82",
+                format!("quote: {quote}"),
+            )?;
+            // An empty cart: the widget's typed error, code EMPTY_CART.
+            let empty = ts_call(
+                &t,
+                "bus.call('checkout.quote', new Uint8Array([0, 3, 69, 85, 82]))",
+            )
+            .await?;
+            ensure(
+                empty == "remote:400:cannot price an empty cart",
+                format!("empty cart: {empty}"),
+            )?;
+            let missing = ts_call(&t, "bus.call('checkout.refund', new Uint8Array())").await?;
+            ensure(
+                missing.starts_with("remote:-32601:"),
+                format!("unknown method: {missing}"),
+            )?;
+            let bad = ts_call(&t, "bus.call('checkout.quote', new Uint8Array([9]))").await?;
+            ensure(
+                bad.starts_with("remote:-32602:"),
+                format!("bad request: {bad}"),
+            )
+        },
+    );
+}
+
+#[test]
+fn ts_host_gets_the_widgets_event_and_reconnects_after_its_reload() {
+    suite().run(
+        "ts_host_gets_the_widgets_event_and_reconnects_after_its_reload",
+        |t| async move {
+            connected_ts_host(&t).await?;
+            // A payment the customer confirms: the reply, and checkout.paid.
+            t.eval::<bool>(
+                t.page(),
+                "(window.__paid = window.__ts.bus.call('checkout.confirm', window.__ts.tentCart), true)",
+            )
+            .await?;
+            t.wait_text(&widget(t.page(), "quote-total"), "120.00", 10_000)
+                .await?;
+            t.click_in_frame(&widget(t.page(), "pay")).await?;
+            let paid: String = t
+                .eval(
+                    t.page(),
+                    "window.__paid.then((r) => 'ok:' + r.length, (e) => 'err:' + e.message)",
+                )
+                .await?;
+            ensure(paid.starts_with("ok:"), format!("confirm: {paid}"))?;
+            t.wait_text(
+                &t.page().get_by_test_id("ts-events"),
+                "1 × checkout.paid",
+                10_000,
+            )
+            .await?;
+
+            // A payment still waiting when the widget reloads fails as
+            // disconnected; the new document connects and answers.
+            t.eval::<bool>(
+                t.page(),
+                "(window.__waiting = window.__ts.bus.call('checkout.confirm', window.__ts.tentCart).then(() => 'ok', (e) => e.kind), true)",
+            )
+            .await?;
+            t.wait_text(&widget(t.page(), "quote-total"), "120.00", 10_000)
+                .await?;
+            t.eval::<bool>(
+                t.page(),
+                "(document.getElementById('widget').src = document.getElementById('widget').src, true)",
+            )
+            .await?;
+            let waiting: String = t.eval(t.page(), "window.__waiting").await?;
+            ensure(waiting == "disconnected", format!("pending confirm: {waiting}"))?;
+            t.wait_text(&widget(t.page(), "bus-status"), "connected", 20_000)
+                .await?;
+            let echo = ts_call(&t, "bus.call('checkout.echo-bytes', new Uint8Array([1, 7]))").await?;
+            ensure(echo == "ok:1,7", format!("echo after the reload: {echo}"))
+        },
+    );
+}
