@@ -125,6 +125,7 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
         .into());
     }
     let parent_dist = dist.join("demo-parent");
+    let bus_js_for_child = bus_js.clone();
     let parent = Serve::router_with(move |o| {
         let child_url = format!("{}/", &o["child"]);
         let ts_host = TS_HOST
@@ -162,6 +163,15 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
         )
         // A page of the widget's origin that never starts the bus.
         .route("/no-bus.html", get(|| async { Html(NO_BUS) }))
+        // The checkout widget in plain TypeScript, on bus-js.
+        .route(
+            "/ts-widget.html",
+            get({
+                let page = TS_WIDGET.replace("{PARENT_ORIGIN}", &o["parent"]);
+                move || async move { Html(page) }
+            }),
+        )
+        .nest_service("/bus-js", ServeDir::new(&bus_js_for_child))
     })
     .site(Site::Localhost)
     .port(ports.child)
@@ -368,6 +378,96 @@ $("ts-quote").onclick = () => show(() => bus.call("checkout.quote", tentCart));
 $("ts-echo").onclick = () => show(() => bus.call("checkout.echo-bytes", new Uint8Array([3, 1, 2, 3])));
 
 window.__ts = { bus, events, tentCart, RemoteError, BusError };
+</script>
+</body>
+</html>
+"#;
+
+/// The checkout widget as a plain page on the TypeScript peer, for a Rust
+/// host to embed (`?child-path=ts-widget.html`): it prices carts as the Rust
+/// widget does (decoding and encoding the contract's postcard by hand until
+/// codecs are generated), echoes bytes, and asks its host who it serves.
+const TS_WIDGET: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>PayWidget — TypeScript</title>
+<link rel="stylesheet" href="/demo.css">
+</head>
+<body style="padding: 12px 24px">
+<h2>PayWidget in TypeScript</h2>
+<p>Bus: <strong data-testid="bus-status">connecting</strong></p>
+<p data-testid="last-quote"></p>
+<script type="module">
+import { connectParent, RemoteError } from "/bus-js/index.js";
+
+const $ = (id) => document.querySelector(`[data-testid=${id}]`);
+// postcard, as much of it as this contract needs.
+function reader(bytes) {
+  let i = 0;
+  const varint = () => {
+    let v = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      if (i >= bytes.length) throw new RemoteError(-32602, "truncated");
+      const b = bytes[i++];
+      v |= BigInt(b & 127) << shift;
+      if (b < 128) return v;
+    }
+  };
+  const str = () => {
+    const n = Number(varint());
+    if (i + n > bytes.length) throw new RemoteError(-32602, "truncated");
+    return new TextDecoder().decode(bytes.subarray(i, (i += n)));
+  };
+  return { varint, str };
+}
+function writer() {
+  const out = [];
+  const varint = (v) => {
+    for (v = BigInt(v); v > 127n; v >>= 7n) out.push(Number(v & 127n) | 128);
+    out.push(Number(v));
+  };
+  const str = (s) => {
+    const b = new TextEncoder().encode(s);
+    varint(b.length);
+    out.push(...b);
+  };
+  return { varint, str, bytes: () => new Uint8Array(out) };
+}
+
+const bus = connectParent({ allow: ["{PARENT_ORIGIN}"] });
+bus.handle("checkout.quote", (request) => {
+  const r = reader(request);
+  const lines = [];
+  for (let n = r.varint(); n > 0n; n--) lines.push({ name: r.str(), qty: r.varint(), unit: r.varint() });
+  const currency = r.str();
+  if (lines.length == 0) {
+    // demo_api::CartProblem { reason, lines } as the error's data.
+    const problem = writer();
+    problem.str("the cart is empty");
+    problem.varint(0);
+    throw new RemoteError(400, "cannot price an empty cart", problem.bytes());
+  }
+  const subtotal = lines.reduce((sum, l) => sum + l.qty * l.unit, 0n);
+  const tax = (subtotal * 20n + 50n) / 100n;
+  $("last-quote").textContent = `quoted ${subtotal + tax} cents`;
+  const quote = writer();
+  quote.varint(subtotal);
+  quote.varint(tax);
+  quote.varint(subtotal + tax);
+  quote.str(currency);
+  return quote.bytes();
+});
+bus.handle("checkout.echo-bytes", (bytes) => bytes);
+bus.connected().then(() => ($("bus-status").textContent = "connected"));
+bus.closed.then((why) => ($("bus-status").textContent = "closed: " + why));
+
+// demo_api::HostInfo { shop, customer }, asked of the Rust host.
+async function hostInfo() {
+  const r = reader(await bus.call("host.info", new Uint8Array()));
+  return `${r.str()}|${r.str()}`;
+}
+window.__ts = { bus, hostInfo };
 </script>
 </body>
 </html>

@@ -1105,3 +1105,32 @@ fn ts_host_gets_the_widgets_event_and_reconnects_after_its_reload() {
         },
     );
 }
+
+#[test]
+fn rust_host_embeds_a_ts_widget_with_calls_both_ways() {
+    suite().run(
+        "rust_host_embeds_a_ts_widget_with_calls_both_ways",
+        |t| async move {
+            connected_host(&t, "?child-path=ts-widget.html").await?;
+            // The Rust host's typed call, priced by the TypeScript widget.
+            let quote = app_call(&t, t.page(), "frame", "quote", 5_000).await?;
+            ensure(quote == "ok:20700", format!("quote: {quote}"))?;
+            t.wait_text(&widget(t.page(), "last-quote"), "quoted 20700 cents", 5_000)
+                .await?;
+            // Its typed error, with the CartProblem data the Rust host decodes.
+            let empty = app_call(&t, t.page(), "frame", "empty", 5_000).await?;
+            ensure(
+                empty.starts_with("err:remote 400 cannot price an empty cart")
+                    && empty.contains("the cart is empty"),
+                format!("empty cart: {empty}"),
+            )?;
+            // And the other way: the TypeScript widget calls the Rust host.
+            let frame = t.child_frame(t.page()).await?;
+            let info = frame.evaluate::<()>("window.__ts.hostInfo()", None).await?;
+            ensure(
+                info.as_str() == Some("Acme Outdoor|Ada Lovelace"),
+                format!("host.info: {info}"),
+            )
+        },
+    );
+}
