@@ -284,7 +284,11 @@ export class Connection {
 
   /** Knocks (guest) or says hello (host) to every first target, retrying with a doubling delay. */
   private _greet(delay: number): void {
-    const targets = this._link.origin ? [this._link.origin] : this._allow.exact.length ? this._allow.exact : ["null"];
+    // The peer's origin if known, else every exact entry; never "*" but for
+    // an opted-in opaque peer. A guest with wildcard entries only waits for
+    // its host's hello.
+    const allow = this._allow;
+    const targets = this._link.origin ? [this._link.origin] : allow.exact.length ? allow.exact : allow.opaque ? ["null"] : [];
     for (const t of targets) this._hello(t);
     this._timers[0] = setTimeout(() => this._greet(Math.min(delay * 2, 1000)), delay);
   }

@@ -22,7 +22,6 @@ export type Problem =
   | "wildcard-over-ip"
   | "trailing-dot";
 
-
 /** An allowlist entry that cannot be used, with what to write instead. */
 export class OriginError extends Error {
   constructor(

@@ -327,3 +327,15 @@ test("served and settled calls leave no timer behind", async () => {
   assert.equal(timers(), before);
   end(host, guest);
 });
+
+test("a guest with wildcard entries only never posts to \"*\"; with the opaque opt-in it may", async () => {
+  const shop = new TestWindow(SHOP);
+  const pay = new TestWindow(PAY);
+  make("guest", link(pay, shop), { allow: ["https://*.shop.example"] });
+  await sleep(200);
+  assert.deepEqual(shop.targets, []);
+  const sandboxed = new TestWindow("null");
+  make("guest", link(pay, sandboxed), { allow: ["https://*.shop.example"], allowOpaqueOrigins: true });
+  await sleep(100);
+  assert.ok(sandboxed.targets.length > 0 && sandboxed.targets.every((t) => t == "*"), String(sandboxed.targets));
+});
