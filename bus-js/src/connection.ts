@@ -124,7 +124,8 @@ const random = (): Uint8Array => {
 
 const same = (a: Uint8Array, b: Uint8Array): boolean => a.length == b.length && a.every((x, i) => x == b[i]);
 
-const range = (v: Versions): string => `${v.min}..=${v.max}`;
+/** A version range as bus-core writes it: `v1`, `v1..=v3`. */
+const range = (v: Versions): string => (v.min == v.max ? `v${v.min}` : `v${v.min}..=v${v.max}`);
 
 /** The frame inside a message event's data, if it has our form. */
 function frameOf(data: unknown): Uint8Array | undefined {
@@ -398,7 +399,7 @@ export class Connection {
 
   private _mismatch(remote: Versions): void {
     this._shut(
-      `protocol version mismatch: this side speaks ${range(this._versions)}, the peer ${range(remote)}; upgrade the older side`,
+      `protocol version mismatch: this side supports ${range(this._versions)}, the peer supports ${range(remote)}; upgrade the older side`,
     );
   }
 

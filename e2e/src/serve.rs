@@ -386,7 +386,8 @@ window.__ts = { bus, events, tentCart, RemoteError, BusError };
 /// The checkout widget as a plain page on the TypeScript peer, for a Rust
 /// host to embed (`?child-path=ts-widget.html`): it prices carts as the Rust
 /// widget does (decoding and encoding the contract's postcard by hand until
-/// codecs are generated), echoes bytes, and asks its host who it serves.
+/// codecs are generated), echoes bytes, and asks its host who it serves;
+/// `?versions=N` makes it speak protocol version N only.
 const TS_WIDGET: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -435,7 +436,9 @@ function writer() {
   return { varint, str, bytes: () => new Uint8Array(out) };
 }
 
-const bus = connectParent({ allow: ["{PARENT_ORIGIN}"] });
+// `?versions=2` speaks another protocol version, to show a mismatch.
+const only = Number(new URLSearchParams(location.search).get("versions")) || 1;
+const bus = connectParent({ allow: ["{PARENT_ORIGIN}"], versions: { min: only, max: only } });
 bus.handle("checkout.quote", (request) => {
   const r = reader(request);
   const lines = [];

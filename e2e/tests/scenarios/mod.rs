@@ -1134,3 +1134,22 @@ fn rust_host_embeds_a_ts_widget_with_calls_both_ways() {
         },
     );
 }
+
+#[test]
+fn version_mismatch_across_languages_is_a_clear_error_on_both_sides() {
+    suite().run(
+        "version_mismatch_across_languages_is_a_clear_error_on_both_sides",
+        |t| async move {
+            // The Rust host speaks v1; the TypeScript widget only v2.
+            t.goto(&t.parent_url("?child-path=ts-widget.html%3Fversions%3D2"))
+                .await?;
+            statuses(
+                &t,
+                "version mismatch: this side supports v1, the peer supports v2",
+                "closed: protocol version mismatch: this side supports v2, the peer supports v1",
+                15_000,
+            )
+            .await
+        },
+    );
+}
