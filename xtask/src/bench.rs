@@ -104,7 +104,6 @@ pub fn bench(args: &[String]) -> Result {
         breakdown,
     } = crate::size::build_and_measure(&out)?;
     sizes.insert("penpal".into(), gz_len(&[penpal.join("penpal.min.js")])?);
-    crate::js::install()?;
     sizes.insert("bus-js".into(), crate::js::build()?);
     sizes.insert(
         "comlink".into(),

@@ -295,6 +295,31 @@ struct Totals {
 }
 
 impl Totals {
+    /// Notes one line of a test run's output: libtest's (cargo test) or the
+    /// TAP that node's test runner writes (bus-js).
+    fn add_line(&mut self, line: &str) {
+        self.add_summary(line);
+        self.add_result(line);
+        self.add_tap(line);
+    }
+
+    /// Notes node's TAP: `not ok 3 - name`, and the closing `# pass 55`, `# fail 0`.
+    fn add_tap(&mut self, line: &str) {
+        let count = |prefix: &str| {
+            line.strip_prefix(prefix)
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        };
+        if let Some(n) = count("# pass ") {
+            self.passed += n;
+        }
+        if let Some(n) = count("# fail ") {
+            self.failed += n;
+        }
+        if let Some(name) = line.strip_prefix("not ok ") {
+            self.failures.push(name.to_owned());
+        }
+    }
+
     /// Notes one libtest result line: `test chromium::x ... FAILED`.
     fn add_result(&mut self, line: &str) {
         if let Some(name) = line
@@ -325,20 +350,22 @@ impl Totals {
     }
 }
 
-/// Runs a `cargo test` step, echoing its output and summing its results.
+/// Runs a test step (`cargo test`, or bus-js's `npm test`), echoing its
+/// output and summing its results.
 fn run_tests(step: &str, mut cmd: Command) -> Result<Totals> {
     println!("\n==> {step}");
     let start = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{step}: could not start cargo: {e}"))?;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().map_err(|e| {
+        format!(
+            "{step}: could not start {}: {e}",
+            cmd.get_program().to_string_lossy()
+        )
+    })?;
     let mut totals = Totals::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(io::Result::ok) {
             println!("{line}");
-            totals.add_summary(&line);
-            totals.add_result(&line);
+            totals.add_line(&line);
         }
     }
     let status = child.wait().map_err(|e| format!("{step}: {e}"))?;
