@@ -109,6 +109,10 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** The options' allowlist, built from its entries if need be (which throws an {@link OriginError} for a bad one). */
+export const allowlistOf = (o: Options): Allowlist =>
+  o.allow instanceof Allowlist ? o.allow : new Allowlist(o.allow, o.allowOpaqueOrigins);
+
 const LIMIT = 4096;
 const PHASE_HANDSHAKE = 0;
 const PHASE_WELCOMED = 1;
@@ -140,7 +144,10 @@ function frameOf(data: unknown): Uint8Array | undefined {
  */
 export class Connection {
   /** `connecting`, `connected`, `reconnecting` (a session ended; waiting for the peer) or `closed`. */
-  state: State = "connecting";
+  get state(): State {
+    const p = this._phase;
+    return p == PHASE_CONNECTED ? "connected" : p == PHASE_CLOSED ? "closed" : this._ever ? "reconnecting" : "connecting";
+  }
   /** Refused frames by label, and foreign messages (other libraries' traffic), counted. */
   readonly stats = { rejected: {} as Partial<Record<Rejection, number>>, foreign: 0 };
   /** Resolves with the reason once the connection is closed for good. */
@@ -171,6 +178,8 @@ export class Connection {
 
   private readonly _role: "host" | "guest";
   private readonly _link: Link;
+  /** `link.origin` when the allowlist allows it. */
+  private readonly _peerOrigin?: string;
   private readonly _o: Options;
 
   /** Prefer the window bindings (`connectIframe`…); this is for other links (tests, workers). */
@@ -178,13 +187,13 @@ export class Connection {
     this._role = role;
     this._link = link;
     this._o = o;
-    const allow = o.allow instanceof Allowlist ? o.allow : new Allowlist(o.allow, o.allowOpaqueOrigins);
+    const allow = allowlistOf(o);
     if (allow.empty) throw new Error("the allowlist is empty; name the peer's origin");
     if (role == "host" && link.origin && !allow.allows(link.origin))
       throw new Error(`the peer's origin ${link.origin} is not in the allowlist (${allow}); add it`);
     this._allow = allow;
     // A guest's first knock goes where the page says its peer is, if allowed.
-    if (link.origin && !allow.allows(link.origin)) link.origin = undefined;
+    this._peerOrigin = link.origin && allow.allows(link.origin) ? link.origin : undefined;
     this._versions = o.versions ?? { min: 1, max: 1 };
     this._max = o.maxFrameBytes ?? 4 << 20;
     this.closed = new Promise((r) => (this._done = r));
@@ -289,7 +298,7 @@ export class Connection {
     // an opted-in opaque peer. A guest with wildcard entries only waits for
     // its host's hello.
     const allow = this._allow;
-    const targets = this._link.origin ? [this._link.origin] : allow.exact.length ? allow.exact : allow.opaque ? ["null"] : [];
+    const targets = this._peerOrigin ? [this._peerOrigin] : allow.exact.length ? allow.exact : allow.opaque ? ["null"] : [];
     for (const t of targets) this._hello(t);
     this._timers[0] = setTimeout(() => this._greet(Math.min(delay * 2, 1000)), delay);
   }
@@ -331,7 +340,7 @@ export class Connection {
     }
     const origin = e.origin;
     if (e.source != (this._link.peer as unknown)) return this._reject("wrong-source", origin);
-    if (this._role == "host" && this._link.origin ? origin != this._link.origin : !this._allow.allows(origin)) {
+    if (this._role == "host" && this._peerOrigin ? origin != this._peerOrigin : !this._allow.allows(origin)) {
       // The peer window now shows a document we do not talk to: that session is over.
       if (this._phase == PHASE_CONNECTED && bytes[22] < 5) this._end("the peer window navigated to " + origin);
       return this._reject("disallowed-origin", origin);
@@ -409,7 +418,6 @@ export class Connection {
     this._port = port;
     port.onmessage = (e) => this._onPort(e);
     this._phase = PHASE_CONNECTED;
-    this.state = "connected";
     this._heard = Date.now();
     const hb = this._o.heartbeat;
     if (hb)
@@ -425,7 +433,6 @@ export class Connection {
   private _end(why: string, answering = false, greet = false): void {
     this._drop(new BusError("disconnected", `disconnected: ${why}; a retry can succeed`));
     this._ever = true;
-    this.state = "reconnecting";
     if (answering) this._phase = PHASE_HANDSHAKE;
     else this._start(greet);
   }
@@ -449,7 +456,6 @@ export class Connection {
     const error = new BusError("closed", why);
     this._drop(error);
     this._phase = PHASE_CLOSED;
-    this.state = "closed";
     for (const t of this._timers) clearTimeout(t);
     this._link.self.removeEventListener("message", this._listener);
     for (const [, no] of this._waiters.splice(0)) no(error);

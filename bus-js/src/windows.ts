@@ -2,8 +2,7 @@
 // the page knows it, and how to tell that it is gone. Nothing here decides
 // anything about the protocol.
 
-import { Connection, type Options } from "./connection.js";
-import { Allowlist } from "./origin.js";
+import { Connection, type Options, allowlistOf } from "./connection.js";
 
 const originOf = (url: string): string => new URL(url, location.href).origin;
 
@@ -68,7 +67,7 @@ export function connectPopup(popup: Window, url: string, options: Options): Conn
  * The options are checked before any window opens.
  */
 export function openPopup(url: string, features: string, options: Options): Connection {
-  const allow = options.allow instanceof Allowlist ? options.allow : new Allowlist(options.allow, options.allowOpaqueOrigins);
+  const allow = allowlistOf(options);
   if (!allow.allows(originOf(url))) throw new Error(`${url} is not from an origin in the allowlist (${allow})`);
   const popup = open(url, "_blank", features);
   if (!popup) throw new Error("the browser blocked the popup; open it from a click");
