@@ -103,15 +103,17 @@ export interface Link {
   gone?: () => boolean;
 }
 
-interface Pending {
-  ok: (payload: Uint8Array) => void;
-  no: (error: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
+/** A call waiting for its reply: resolve, reject, deadline. */
+type Pending = [(payload: Uint8Array) => void, (error: Error) => void, ReturnType<typeof setTimeout>];
 
 /** The options' allowlist, built from its entries if need be (which throws an {@link OriginError} for a bad one). */
 export const allowlistOf = (o: Options): Allowlist =>
   o.allow instanceof Allowlist ? o.allow : new Allowlist(o.allow, o.allowOpaqueOrigins);
+
+/** Throws unless `allow` allows `origin`: a host talks only to an origin it allows. */
+export const mustAllow = (allow: Allowlist, origin: string): void => {
+  if (!allow.allows(origin)) throw new Error(`${origin} is not in the allowlist (${allow}); add it`);
+};
 
 const LIMIT = 4096;
 const PHASE_HANDSHAKE = 0;
@@ -188,9 +190,8 @@ export class Connection {
     this._link = link;
     this._o = o;
     const allow = allowlistOf(o);
-    if (allow.empty) throw new Error("the allowlist is empty; name the peer's origin");
-    if (role == "host" && link.origin && !allow.allows(link.origin))
-      throw new Error(`the peer's origin ${link.origin} is not in the allowlist (${allow}); add it`);
+    if (allow.empty) throw new Error("empty allowlist: name the peer's origin");
+    if (role == "host" && link.origin) mustAllow(allow, link.origin);
     this._allow = allow;
     // A guest's first knock goes where the page says its peer is, if allowed.
     this._peerOrigin = link.origin && allow.allows(link.origin) ? link.origin : undefined;
@@ -199,7 +200,7 @@ export class Connection {
     this.closed = new Promise((r) => (this._done = r));
     link.self.addEventListener("message", this._listener);
     if (link.gone)
-      this._timers[3] = setInterval(() => link.gone!() && this._shut("the peer window was closed or removed"), 250);
+      this._timers[3] = setInterval(() => link.gone!() && this._shut("the peer window is gone"), 250);
     this._start(false);
   }
 
@@ -220,16 +221,14 @@ export class Connection {
   call(method: string, payload: Uint8Array, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
     return new Promise((ok, no) => {
       const timeout = options.timeout ?? this._o.callTimeout ?? 30000;
-      const full = this._full();
+      const full = this._full(this._pending.size);
       if (full) return no(full);
-      if (this._pending.size >= LIMIT) return no(new BusError("queue-full", "too many calls wait for a reply"));
       const id = this._nextId++;
       const fail = (kind: Failure, why: string): void => this._settle(id, new BusError(kind, why), true);
-      const timer = setTimeout(() => fail("timeout", `no reply to "${method}" within ${timeout} ms`), timeout);
-      this._pending.set(id, { ok, no, timer });
+      this._pending.set(id, [ok, no, setTimeout(() => fail("timeout", `"${method}": no reply in ${timeout} ms`), timeout)]);
       const signal = options.signal;
       if (signal) {
-        const abort = (): void => fail("cancelled", "the call was cancelled");
+        const abort = (): void => fail("cancelled", "cancelled");
         if (signal.aborted) return abort();
         signal.addEventListener("abort", abort, { once: true });
       }
@@ -250,10 +249,10 @@ export class Connection {
     this._send({ t: 2, topic, payload });
   }
 
-  /** Why nothing more can be sent, if so. */
-  private _full(): BusError | void {
-    if (this._phase == PHASE_CLOSED) return new BusError("closed", "the connection is closed");
-    if (this._queue.length >= LIMIT) return new BusError("queue-full", "too many messages wait to be sent");
+  /** Why nothing more can be sent, if so (`calls` waiting for replies count too). */
+  private _full(calls = 0): BusError | void {
+    if (this._phase == PHASE_CLOSED) return new BusError("closed", "closed");
+    if (Math.max(calls, this._queue.length) >= LIMIT) return new BusError("queue-full", `over ${LIMIT} calls or messages wait`);
   }
 
   /** Listens to events on `topic`; returns a function that stops listening. */
@@ -284,8 +283,8 @@ export class Connection {
         () =>
           this._shut(
             this._ever
-              ? `no new session within ${limit} ms (reconnectTimeout)`
-              : `no handshake within ${limit} ms: does the other window run the bus, and allow this origin?`,
+              ? `no new session in ${limit} ms (reconnectTimeout)`
+              : `no handshake in ${limit} ms: does the peer run the bus and allow this origin?`,
           ),
         limit,
       );
@@ -367,7 +366,7 @@ export class Connection {
         this._tell(origin, { t: 3, refusal: 0, ...this._versions });
         return this._mismatch(b);
       }
-      if (phase == PHASE_CONNECTED) this._end("the peer started a new session", true);
+      if (phase == PHASE_CONNECTED) this._end("the peer began a new session", true);
       this._nonce = b.nonce;
       this._bind(random(), origin, v, b.limit);
       this._phase = PHASE_WELCOMED;
@@ -422,7 +421,7 @@ export class Connection {
     const hb = this._o.heartbeat;
     if (hb)
       this._timers[2] = setInterval(() => {
-        if (Date.now() - this._heard > hb.timeout) this._end(`the peer did not answer for ${hb.timeout} ms (heartbeat)`, false, true);
+        if (Date.now() - this._heard > hb.timeout) this._end(`no answer in ${hb.timeout} ms (heartbeat)`, false, true);
         else this._send({ t: 4 });
       }, hb.interval);
     for (const [ok] of this._waiters.splice(0)) ok();
@@ -431,7 +430,7 @@ export class Connection {
 
   /** Ends the session (the connection goes on): fails what waits, drops what is queued, handshakes again. */
   private _end(why: string, answering = false, greet = false): void {
-    this._drop(new BusError("disconnected", `disconnected: ${why}; a retry can succeed`));
+    this._drop(new BusError("disconnected", `disconnected: ${why}; retry`));
     this._ever = true;
     if (answering) this._phase = PHASE_HANDSHAKE;
     else this._start(greet);
@@ -439,8 +438,8 @@ export class Connection {
 
   private _drop(error: Error): void {
     for (const [, p] of this._pending) {
-      clearTimeout(p.timer);
-      p.no(error);
+      clearTimeout(p[2]);
+      p[1](error);
     }
     this._pending.clear();
     for (const [, c] of this._serving) c.abort(error);
@@ -504,7 +503,7 @@ export class Connection {
           }
         }
       } else if (m.t == 3) {
-        this._serving.get(m.id)?.abort(new BusError("cancelled", "cancelled by the caller"));
+        this._serving.get(m.id)?.abort(new BusError("cancelled", "cancelled"));
         this._serving.delete(m.id);
       } else if (m.t == 4) ping = true;
       else if (m.t == 6) return this._shut("closed by the peer: " + m.reason);
@@ -539,9 +538,8 @@ export class Connection {
     const p = this._pending.get(id);
     if (!p) return;
     this._pending.delete(id);
-    clearTimeout(p.timer);
-    if (result instanceof Error) p.no(result);
-    else p.ok(result);
+    clearTimeout(p[2]);
+    p[result instanceof Error ? 1 : 0](result as never);
     // Connected, the peer is told to stop (a call still queued goes out just before its cancel).
     if (withdraw)
       if (this._phase == PHASE_CONNECTED) this._send({ t: 3, id });
@@ -562,8 +560,8 @@ export class Connection {
     for (const m of this._queue.splice(0)) {
       const part = encodeMessage(m);
       if (part.length > room) {
-        if (m.t == 0) this._settle(m.id, new BusError("too-large", "larger than the peer accepts"));
-        else if (m.t == 1) this._send({ t: 1, id: m.id, outcome: 1, code: INTERNAL, message: "larger than the caller accepts" });
+        if (m.t == 0) this._settle(m.id, new BusError("too-large", "over the peer's frame limit"));
+        else if (m.t == 1) this._send({ t: 1, id: m.id, outcome: 1, code: INTERNAL, message: "over the caller's frame limit" });
         continue;
       }
       if (size + part.length > room || parts.length == 1024) {

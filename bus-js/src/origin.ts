@@ -29,12 +29,10 @@ export class OriginError extends Error {
     readonly problem: Problem,
   ) {
     super(
-      `allowlist entry "${entry}" refused (${problem}): ${
+      `allowlist entry "${entry}": ${problem}; ${
         problem == "opaque-not-a-pattern"
-          ? "pass allowOpaqueOrigins: true to accept sandboxed and data: frames"
-          : problem == "wildcard-over-public-suffix"
-            ? "a wildcard over a public suffix allows sites of unrelated owners; name your own domain"
-            : "an entry is scheme://host[:port] or scheme://*.domain[:port], as in https://*.example.com"
+          ? "pass allowOpaqueOrigins: true for sandboxed and data: frames"
+          : "write scheme://host[:port] or scheme://*.domain[:port] over a domain you own"
       }`,
     );
   }

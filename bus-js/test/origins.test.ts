@@ -23,7 +23,7 @@ test("entries are refused as the table says, with a message that says what to wr
         e instanceof OriginError &&
         c.problem.includes(e.problem) &&
         e.entry === c.entry &&
-        e.message.startsWith(`allowlist entry "${c.entry}" refused (${e.problem}): `),
+        e.message.startsWith(`allowlist entry "${c.entry}": ${e.problem}; `),
       `${JSON.stringify(c.entry)} must be refused as ${c.problem}`,
     );
   }
