@@ -43,8 +43,10 @@ pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
 
 /// Builds the TypeScript peer into `bus-js/dist/` (`index.js`, the minified
 /// ESM bundle, and its `.d.ts`): `npm ci` of its pinned TypeScript and
-/// esbuild when they are missing, then `npm run build`. Test binaries that
-/// build at the same time take turns. Returns `bus-js/dist`.
+/// esbuild when they are missing, then `npm run build`, and `npm run demo`:
+/// the demo's TypeScript host and widget (`demo-ts/dist/`), type-checked
+/// against the generated contract. Test binaries that build at the same
+/// time take turns. Returns `bus-js/dist`.
 pub fn build_bus_js() -> Result<PathBuf, Error> {
     let dir = workspace_root().join("bus-js");
     let _turn = bus_harness::lock::exclusive("bus-js")?;
@@ -56,14 +58,18 @@ pub fn build_bus_js() -> Result<PathBuf, Error> {
             return Err(format!("npm ci in {} failed ({status})", dir.display()).into());
         }
     }
-    let status = std::process::Command::new("npm")
-        .current_dir(&dir)
-        .args(["run", "build", "--silent"])
-        .status()?;
-    if !status.success() {
-        return Err(
-            format!("building bus-js failed ({status}): run `cargo xtask js` to see why").into(),
-        );
+    // The peer, then the demo's TypeScript pages (demo-ts) on it.
+    for script in ["build", "demo"] {
+        let status = std::process::Command::new("npm")
+            .current_dir(&dir)
+            .args(["run", script, "--silent"])
+            .status()?;
+        if !status.success() {
+            return Err(format!(
+                "`npm run {script}` in bus-js failed ({status}): run `cargo xtask js` to see why"
+            )
+            .into());
+        }
     }
     Ok(dir.join("dist"))
 }

@@ -116,16 +116,16 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
             .into());
         }
     }
-    let bus_js = crate::bundle::workspace_root().join("bus-js/dist");
-    if !bus_js.join("index.js").is_file() {
+    let demo_ts = crate::bundle::workspace_root().join("demo-ts/dist");
+    if !demo_ts.join("host.js").is_file() {
         return Err(format!(
-            "{} is missing: build the TypeScript peer first (bundle::build_bus_js, or `cargo xtask js`)",
-            bus_js.join("index.js").display()
+            "{} is missing: build the TypeScript pages first (bundle::build_bus_js, or `cargo xtask js`)",
+            demo_ts.join("host.js").display()
         )
         .into());
     }
     let parent_dist = dist.join("demo-parent");
-    let bus_js_for_child = bus_js.clone();
+    let demo_ts_for_child = demo_ts.clone();
     let parent = Serve::router_with(move |o| {
         let child_url = format!("{}/", &o["child"]);
         let ts_host = TS_HOST
@@ -139,9 +139,9 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
                 mode.test_hooks,
             ),
         )
-        // The same shop in plain TypeScript, on bus-js.
+        // The same shop in plain TypeScript (demo-ts/src/host.ts), on wbus.
         .route("/ts-host.html", get(move || async move { Html(ts_host) }))
-        .nest_service("/bus-js", ServeDir::new(&bus_js))
+        .nest_service("/demo-ts", ServeDir::new(&demo_ts))
     })
     .site(Site::Loopback)
     .port(ports.parent)
@@ -163,7 +163,7 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
         )
         // A page of the widget's origin that never starts the bus.
         .route("/no-bus.html", get(|| async { Html(NO_BUS) }))
-        // The checkout widget in plain TypeScript, on bus-js.
+        // The checkout widget in plain TypeScript (demo-ts/src/widget.ts), on wbus.
         .route(
             "/ts-widget.html",
             get({
@@ -171,7 +171,7 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
                 move || async move { Html(page) }
             }),
         )
-        .nest_service("/bus-js", ServeDir::new(&bus_js_for_child))
+        .nest_service("/demo-ts", ServeDir::new(&demo_ts_for_child))
     })
     .site(Site::Localhost)
     .port(ports.child)
@@ -334,144 +334,41 @@ const TS_HOST: &str = r#"<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="bus-allow" content="{CHILD_ORIGIN}">
 <title>Acme Outdoor — TypeScript host</title>
 <link rel="stylesheet" href="/demo.css">
+<script type="module" src="/demo-ts/host.js"></script>
 </head>
 <body>
 <header style="padding: 12px 24px">
   <h1>Acme Outdoor — host in TypeScript</h1>
-  <p>This page embeds the Rust PayWidget with <code>bus-js</code>, the TypeScript peer.
+  <p>This page (<code>demo-ts/src/host.ts</code>) embeds the Rust PayWidget with <code>wbus</code>, the
+  TypeScript peer, and talks to it in the types generated from the Rust contract.
   Bus: <strong data-testid="ts-status">connecting</strong></p>
   <button data-testid="ts-quote">Ask for a quote (1 tent, 100.00 EUR)</button>
-  <button data-testid="ts-echo">Echo bytes</button>
+  <button data-testid="ts-empty">Ask for an empty cart's quote</button>
   <output data-testid="ts-result"></output>
   <p>Events: <span data-testid="ts-events">none yet</span></p>
 </header>
 <iframe id="widget" src="{CHILD_URL}" title="PayWidget checkout" style="width: 100%; height: 640px; border: 0"></iframe>
-<script type="module">
-import { connectIframe, RemoteError, BusError } from "/bus-js/index.js";
-
-const $ = (id) => document.querySelector(`[data-testid=${id}]`);
-const utf8 = (s) => [...new TextEncoder().encode(s)];
-// demo_api::Cart in postcard: lines (each name, qty, unit_cents), currency.
-const tentCart = new Uint8Array([1, ...[4, ...utf8("Tent")], 1, 0x90, 0x4e, 3, ...utf8("EUR")]);
-
-const bus = connectIframe(document.getElementById("widget"), { allow: ["{CHILD_ORIGIN}"] });
-// The widget asks its host to resize its frame: a u32, answered with itself.
-bus.handle("host.resize", (height) => height);
-const events = [];
-bus.on("checkout.paid", (receipt) => {
-  events.push(Array.from(receipt));
-  $("ts-events").textContent = `${events.length} × checkout.paid`;
-});
-bus.connected().then(() => ($("ts-status").textContent = "connected to {CHILD_ORIGIN}"));
-bus.closed.then((why) => ($("ts-status").textContent = "closed: " + why));
-
-async function show(call) {
-  try {
-    $("ts-result").textContent = "reply: " + Array.from(await call()).join(" ");
-  } catch (e) {
-    $("ts-result").textContent = e instanceof RemoteError ? `remote error ${e.code}: ${e.message}` : String(e);
-  }
-}
-$("ts-quote").onclick = () => show(() => bus.call("checkout.quote", tentCart));
-$("ts-echo").onclick = () => show(() => bus.call("checkout.echo-bytes", new Uint8Array([3, 1, 2, 3])));
-
-window.__ts = { bus, events, tentCart, RemoteError, BusError };
-</script>
 </body>
 </html>
 "#;
 
-/// The checkout widget as a plain page on the TypeScript peer, for a Rust
-/// host to embed (`?child-path=ts-widget.html`): it prices carts as the Rust
-/// widget does (decoding and encoding the contract's postcard by hand until
-/// codecs are generated), echoes bytes, and asks its host who it serves;
-/// `?versions=N` makes it speak protocol version N only.
 const TS_WIDGET: &str = r#"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="bus-allow" content="{PARENT_ORIGIN}">
 <title>PayWidget — TypeScript</title>
 <link rel="stylesheet" href="/demo.css">
+<script type="module" src="/demo-ts/widget.js"></script>
 </head>
 <body style="padding: 12px 24px">
 <h2>PayWidget in TypeScript</h2>
-<p>Bus: <strong data-testid="bus-status">connecting</strong></p>
+<p>This page is <code>demo-ts/src/widget.ts</code>, on <code>wbus</code>.
+Bus: <strong data-testid="bus-status">connecting</strong></p>
 <p data-testid="last-quote"></p>
-<script type="module">
-import { connectParent, RemoteError } from "/bus-js/index.js";
-
-const $ = (id) => document.querySelector(`[data-testid=${id}]`);
-// postcard, as much of it as this contract needs.
-function reader(bytes) {
-  let i = 0;
-  const varint = () => {
-    let v = 0n;
-    for (let shift = 0n; ; shift += 7n) {
-      if (i >= bytes.length) throw new RemoteError(-32602, "truncated");
-      const b = bytes[i++];
-      v |= BigInt(b & 127) << shift;
-      if (b < 128) return v;
-    }
-  };
-  const str = () => {
-    const n = Number(varint());
-    if (i + n > bytes.length) throw new RemoteError(-32602, "truncated");
-    return new TextDecoder().decode(bytes.subarray(i, (i += n)));
-  };
-  return { varint, str };
-}
-function writer() {
-  const out = [];
-  const varint = (v) => {
-    for (v = BigInt(v); v > 127n; v >>= 7n) out.push(Number(v & 127n) | 128);
-    out.push(Number(v));
-  };
-  const str = (s) => {
-    const b = new TextEncoder().encode(s);
-    varint(b.length);
-    out.push(...b);
-  };
-  return { varint, str, bytes: () => new Uint8Array(out) };
-}
-
-// `?versions=2` speaks another protocol version, to show a mismatch.
-const only = Number(new URLSearchParams(location.search).get("versions")) || 1;
-const bus = connectParent({ allow: ["{PARENT_ORIGIN}"], versions: { min: only, max: only } });
-bus.handle("checkout.quote", (request) => {
-  const r = reader(request);
-  const lines = [];
-  for (let n = r.varint(); n > 0n; n--) lines.push({ name: r.str(), qty: r.varint(), unit: r.varint() });
-  const currency = r.str();
-  if (lines.length == 0) {
-    // demo_api::CartProblem { reason, lines } as the error's data.
-    const problem = writer();
-    problem.str("the cart is empty");
-    problem.varint(0);
-    throw new RemoteError(400, "cannot price an empty cart", problem.bytes());
-  }
-  const subtotal = lines.reduce((sum, l) => sum + l.qty * l.unit, 0n);
-  const tax = (subtotal * 20n + 50n) / 100n;
-  $("last-quote").textContent = `quoted ${subtotal + tax} cents`;
-  const quote = writer();
-  quote.varint(subtotal);
-  quote.varint(tax);
-  quote.varint(subtotal + tax);
-  quote.str(currency);
-  return quote.bytes();
-});
-bus.handle("checkout.echo-bytes", (bytes) => bytes);
-bus.connected().then(() => ($("bus-status").textContent = "connected"));
-bus.closed.then((why) => ($("bus-status").textContent = "closed: " + why));
-
-// demo_api::HostInfo { shop, customer }, asked of the Rust host.
-async function hostInfo() {
-  const r = reader(await bus.call("host.info", new Uint8Array()));
-  return `${r.str()}|${r.str()}`;
-}
-window.__ts = { bus, hostInfo };
-</script>
 </body>
 </html>
 "#;

@@ -35,3 +35,27 @@ pub(crate) fn test() -> Result<Totals> {
         npm,
     )
 }
+
+/// The tests that check each generated TypeScript module against its Rust
+/// contract, as (package, test target).
+const GENERATED: [(&str, &str); 2] = [("demo-api", "typescript"), ("bus-ts", "kitchen")];
+
+/// Regenerates every TypeScript module bus-ts derives from a Rust contract:
+/// their checking tests, run with `BUS_TS_WRITE=1`, write instead of compare.
+pub(crate) fn regenerate() -> Result {
+    for (package, test) in GENERATED {
+        println!("\n==> regenerating the TypeScript of {package} (tests/{test}.rs)");
+        let status = Command::new(env!("CARGO"))
+            .args(["test", "-q", "-p", package, "--test", test])
+            .env("BUS_TS_WRITE", "1")
+            .status()
+            .map_err(|e| format!("cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "regenerating {package}'s TypeScript failed ({status})"
+            ));
+        }
+    }
+    println!("regenerated; review and commit the changes (git status)");
+    Ok(())
+}

@@ -7,6 +7,7 @@
 //!   TypeScript peer's build and node tests.
 //! - `cargo xtask webkit`: bus-web's browser tests in WebKitGTK.
 //! - `cargo xtask js`: the TypeScript peer alone: install, build, node tests.
+//! - `cargo xtask ts`: regenerates the TypeScript of the Rust contracts (bus-ts).
 //! - `cargo xtask demo`: builds the demo apps and serves them on three origins.
 //! - `cargo xtask bench`: browser and native benchmarks plus a size report.
 //! - `cargo xtask fuzz <target> [seconds]`: runs a bus-core fuzz target on nightly.
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("size") => size::size(&args[1..]),
         Some("js") => js::test().map(drop),
+        Some("ts") => js::regenerate(),
         // Cargo's runner for wasm32 test binaries (set by `test`), not for people.
         Some("wasm-bindgen-test-runner") => wasm_test_runner(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -65,6 +67,9 @@ commands:
                             node tests)
   js                        the TypeScript peer (bus-js) alone: npm ci, tsc, esbuild, its size, and
                             its node tests (golden vectors, origin table, connection)
+  ts                        regenerate the TypeScript that bus-ts derives from the Rust contracts
+                            (demo-ts/src/contract.ts from demo-api; bus-js/test/generated/ from
+                            bus-ts's own test contract); `test` fails while they are stale
   webkit                    bus-web's browser tests in WebKitGTK (WebKitWebDriver + MiniBrowser on
                             Xvfb; installs webkit2gtk-driver and xvfb as root). Not in `test`: one
                             test hangs WebKit about one run in four (see README, Browsers)

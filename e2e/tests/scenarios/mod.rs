@@ -1048,7 +1048,104 @@ fn ts_host_calls_the_rust_widget_and_gets_its_typed_errors() {
             ensure(
                 bad.starts_with("remote:-32602:"),
                 format!("bad request: {bad}"),
+            )?;
+            // The same through the types generated from demo-api: a Quote,
+            // and the refusal's CartProblem decoded by the generated codec.
+            let typed: String = t
+                .eval(t.page(), "window.__ts.quote(window.__ts.tent)")
+                .await?;
+            ensure(
+                typed == "total 120.00 EUR (tax 20.00 EUR)",
+                format!("typed quote: {typed}"),
+            )?;
+            t.page().get_by_test_id("ts-empty").click(None).await?;
+            t.wait_text(
+                &t.page().get_by_test_id("ts-result"),
+                "refused (400): the cart is empty, 0 lines",
+                5_000,
             )
+            .await
+        },
+    );
+}
+
+/// Evaluates `expression` on the TypeScript host until it is true (10 s).
+async fn ts_until(t: &Test, expression: &str) -> Result<(), Error> {
+    for _ in 0..200 {
+        if t.eval::<bool>(t.page(), expression).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let stats: serde_json::Value = t
+        .eval(
+            t.page(),
+            "({ state: window.__ts.bus.state, ...window.__ts.bus.stats })",
+        )
+        .await?;
+    Err(format!("still false after 10 s: {expression} (bus: {stats})").into())
+}
+
+#[test]
+fn ts_host_refuses_a_rogue_origin_and_an_impostor_window() {
+    suite().run(
+        "ts_host_refuses_a_rogue_origin_and_an_impostor_window",
+        |t| async move {
+            connected_ts_host(&t).await?;
+            let quote = "window.__ts.quote(window.__ts.tent)";
+            let priced = "total 120.00 EUR (tax 20.00 EUR)";
+            // An impostor: a second widget window of the allowed origin,
+            // knocking at the host, which is bound to its own iframe.
+            t.eval::<bool>(
+                t.page(),
+                &format!(
+                    "(() => {{ const f = document.createElement('iframe'); \
+                     f.src = '{}/ts-widget.html'; document.body.append(f); return true; }})()",
+                    t.child_origin()
+                ),
+            )
+            .await?;
+            ts_until(
+                &t,
+                "(window.__ts.bus.stats.rejected['wrong-source'] ?? 0) >= 2",
+            )
+            .await?;
+            ts_until(&t, "window.__ts.bus.state == 'connected'").await?;
+            let after: String = t.eval(t.page(), quote).await?;
+            ensure(
+                after == priced,
+                format!("quote after the impostor: {after}"),
+            )?;
+
+            // A rogue origin: the widget's frame navigates to a rogue
+            // document that knocks. The session ends, every knock is
+            // refused, and the rogue hears nothing back.
+            let widget_src = "document.getElementById('widget').src";
+            t.eval::<bool>(
+                t.page(),
+                &format!("({widget_src} = '{}/knock', true)", t.rogue_origin()),
+            )
+            .await?;
+            ts_until(
+                &t,
+                "(window.__ts.bus.stats.rejected['disallowed-origin'] ?? 0) >= 3",
+            )
+            .await?;
+            ts_until(&t, "window.__ts.bus.state == 'reconnecting'").await?;
+            let rogue = t.frame_of(t.page(), "rogue").await?;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let got = rogue.evaluate::<()>("window.__got", None).await?;
+            ensure(got == 0, format!("the rogue heard {got} messages"))?;
+
+            // The widget comes back and is served again.
+            t.eval::<bool>(
+                t.page(),
+                &format!("({widget_src} = '{}/', true)", t.child_origin()),
+            )
+            .await?;
+            ts_until(&t, "window.__ts.bus.state == 'connected'").await?;
+            let back: String = t.eval(t.page(), quote).await?;
+            ensure(back == priced, format!("quote after the rogue: {back}"))
         },
     );
 }
