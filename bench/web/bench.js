@@ -147,7 +147,61 @@ async function setup() {
       call: (name, p) => name === "64KiB-transfer" ? remote.echo(Comlink.transfer(p, [p])) : remote.echo(p),
     };
   }
+  // The TypeScript peer (wbus) as host: to a wbus widget, and to the Rust
+  // widget above (the same methods). Payloads are postcard, as the Rust
+  // bench-app's types encode them; wbus has no transfer list, so
+  // 64KiB-transfer goes as copied bytes.
+  const { connectIframe } = await import("/npm/wbus.mjs");
+  for (const [name, child] of [["bus-js", "bus-js"], ["bus-js-rust", "bus"]]) {
+    const conn = connectIframe(await frame(child), { allow: [CHILD] });
+    await conn.connected();
+    c[name] = { call: (payload, p) => wbusCall(conn, payload, p) };
+  }
   return c;
+}
+
+// postcard for bench-app's Small { a: u32, b: u32, c: f64 }, String and Bytes.
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+function varint(out, v) {
+  for (; v > 127; v >>>= 7) out.push((v & 127) | 128);
+  out.push(v);
+}
+function readVarint(b, at) {
+  let v = 0, s = 0, x;
+  do { x = b[at.i++]; v |= (x & 127) << s; s += 7; } while (x & 128);
+  return v >>> 0;
+}
+function withLength(bytes) {
+  const head = [];
+  varint(head, bytes.length);
+  const out = new Uint8Array(head.length + bytes.length);
+  out.set(head);
+  out.set(bytes, head.length);
+  return out;
+}
+function blob(r) {
+  const at = { i: 0 };
+  const n = readVarint(r, at);
+  return r.subarray(at.i, at.i + n);
+}
+function wbusCall(conn, name, p) {
+  if (name === "small") {
+    const head = [];
+    varint(head, p.a);
+    varint(head, p.b);
+    const out = new Uint8Array(head.length + 8);
+    out.set(head);
+    new DataView(out.buffer).setFloat64(head.length, p.c, true);
+    return conn.call("bench.small", out).then((r) => {
+      const at = { i: 0 };
+      readVarint(r, at);
+      readVarint(r, at);
+      return new DataView(r.buffer, r.byteOffset).getFloat64(at.i, true);
+    });
+  }
+  if (name === "1KiB") return conn.call("bench.text", withLength(utf8.encode(p))).then((r) => text.decode(blob(r)));
+  return conn.call("bench.bytes", withLength(p instanceof ArrayBuffer ? new Uint8Array(p) : p)).then(blob);
 }
 
 async function batch(c, name, n) {

@@ -39,6 +39,13 @@ switch (contender) {
       [PARENT],
     );
     break;
+  case "bus-js": {
+    // The TypeScript peer: echoes each method's request bytes as its reply.
+    const { connectParent } = await import("/npm/wbus.mjs");
+    const conn = connectParent({ allow: [PARENT] });
+    for (const m of ["bench.small", "bench.text", "bench.bytes"]) conn.handle(m, (request) => request);
+    break;
+  }
   case "bus": {
     // The child half of the latency breakdown (see bench.js): from a frame's
     // arrival on the bus's port to the reply leaving it, and the part spent
