@@ -2,7 +2,7 @@
 // the page knows it, and how to tell that it is gone. Nothing here decides
 // anything about the protocol.
 
-import { Connection, type Options, allowlistOf } from "./connection.js";
+import { Connection, type Options, allowlistOf, mustAllow } from "./connection.js";
 
 const originOf = (url: string): string => new URL(url, location.href).origin;
 
@@ -68,7 +68,7 @@ export function connectPopup(popup: Window, url: string, options: Options): Conn
  */
 export function openPopup(url: string, features: string, options: Options): Connection {
   const allow = allowlistOf(options);
-  if (!allow.allows(originOf(url))) throw new Error(`${url} is not from an origin in the allowlist (${allow})`);
+  mustAllow(allow, originOf(url));
   const popup = open(url, "_blank", features);
   if (!popup) throw new Error("the browser blocked the popup; open it from a click");
   return connectPopup(popup, url, { ...options, allow });
