@@ -66,7 +66,11 @@ export type State = "connecting" | "connected" | "reconnecting" | "closed";
 export type Handler = (payload: Uint8Array, signal: AbortSignal) => Uint8Array | Promise<Uint8Array>;
 
 export interface Options {
-  /** Origins that may talk to this side: `scheme://host[:port]` or `scheme://*.domain[:port]`. */
+  /**
+   * Origins that may talk to this side: `scheme://host[:port]` or `scheme://*.domain[:port]`.
+   * A guest knocks at its exact entries (a wildcard cannot be posted to), so
+   * list the host's exact origin: hosts wait for a knock.
+   */
   allow: Iterable<string> | Allowlist;
   /** Also allow the opaque origin `"null"` (sandboxed, `data:` frames); only then are posts sent to `"*"`. */
   allowOpaqueOrigins?: boolean;
