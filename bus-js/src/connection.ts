@@ -280,6 +280,12 @@ export class Connection {
     this._phase = PHASE_HANDSHAKE;
     this._sid = NO_SESSION;
     this._nonce = random();
+    this._deadline();
+    if (this._role == "guest" || greet) this._greet(50);
+  }
+
+  /** Arms the give-up timer: the first handshake's, or after a session, reconnectTimeout's. */
+  private _deadline(): void {
     const limit = this._ever ? this._o.reconnectTimeout : (this._o.handshakeTimeout ?? 10000);
     clearTimeout(this._timers[1]);
     if (limit)
@@ -292,7 +298,6 @@ export class Connection {
           ),
         limit,
       );
-    if (this._role == "guest" || greet) this._greet(50);
   }
 
   /** Knocks (guest) or says hello (host) to every first target, retrying with a doubling delay. */
@@ -436,8 +441,11 @@ export class Connection {
   private _end(why: string, answering = false, greet = false): void {
     this._drop(new BusError("disconnected", `disconnected: ${why}; retry`));
     this._ever = true;
-    if (answering) this._phase = PHASE_HANDSHAKE;
-    else this._start(greet);
+    if (answering) {
+      // Answering the peer's new hello: no knock, but the same deadline.
+      this._phase = PHASE_HANDSHAKE;
+      this._deadline();
+    } else this._start(greet);
   }
 
   private _drop(error: Error): void {

@@ -340,3 +340,17 @@ test("a guest with wildcard entries only never posts to \"*\"; with the opaque o
   await sleep(100);
   assert.ok(sandboxed.targets.length > 0 && sandboxed.targets.every((t) => t == "*"), String(sandboxed.targets));
 });
+
+test("a guest answering a restarted host's hello gives up after reconnectTimeout when no Ready comes", async () => {
+  const { shop, pay, guest } = await pair({}, { reconnectTimeout: 300, handshakeTimeout: 5000 });
+  // The host's document goes silent and a new hello (a restarted host) arrives; no Ready follows.
+  shop.listeners.clear();
+  const hello = encode({
+    version: 1,
+    session: new Uint8Array(16),
+    body: { t: 1, min: 1, max: 1, nonce: new Uint8Array(16).fill(9), limit: 65536 },
+  });
+  pay.seenBy(shop).postMessage(hello, PAY);
+  await until(() => guest.state == "closed", 2000, "the guest to give up");
+  assert.match(await guest.closed, /no new session in 300 ms \(reconnectTimeout\)/);
+});
