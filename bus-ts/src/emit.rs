@@ -15,6 +15,28 @@ pub(crate) struct Input<'a> {
     pub codes: &'a [(String, i32)],
 }
 
+/// Names the module declares for itself (the prelude's and the API's), which
+/// a contract's types and codes cannot take.
+pub(crate) const RESERVED: [&str; 17] = [
+    "Api",
+    "BAD_REQUEST",
+    "CallOptions",
+    "Codec",
+    "Connection",
+    "Methods",
+    "Reader",
+    "RemoteError",
+    "Topics",
+    "Writer",
+    "bad",
+    "codec",
+    "int",
+    "methods",
+    "text",
+    "topics",
+    "utf8",
+];
+
 const PRELUDE: &str = include_str!("prelude.ts");
 const API: &str = include_str!("api.ts");
 
@@ -336,7 +358,7 @@ fn codec(f: &Format) -> String {
     }
 }
 
-fn is_ident(s: &str) -> bool {
+pub(crate) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

@@ -133,6 +133,11 @@ impl Contract {
 
     /// Adds an application error code, as a TypeScript constant.
     pub fn code(mut self, name: &str, value: i32) -> Self {
+        if !emit::is_ident(name) {
+            self.fail(format!(
+                "the error code name {name:?} is not a TypeScript identifier; use one like EMPTY_CART"
+            ));
+        }
         self.codes.push((name.to_owned(), value));
         self
     }
@@ -168,6 +173,17 @@ impl Contract {
                 }
                 other => other.map_err(fail)?,
             };
+            let names = registry.keys().chain(self.codes.iter().map(|(n, _)| n));
+            if let Some(taken) = names.clone().find(|n| emit::RESERVED.contains(&n.as_str())) {
+                return Err(Error(format!(
+                    "the contract names `{taken}`, which the generated module uses for itself; \
+                     rename it for serde (#[serde(rename = \"...\")]) or pick another code name"
+                )));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(twice) = names.clone().find(|n| !seen.insert(*n)) {
+                return Err(Error(format!("`{twice}` is both a type and an error code")));
+            }
             let (methods, rest) = formats.split_at(self.methods.len() * 2);
             let methods: Vec<_> = self
                 .methods

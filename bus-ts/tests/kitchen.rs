@@ -178,3 +178,31 @@ fn a_stale_module_says_how_to_regenerate() {
     assert_eq!(bus_ts::compare("a\nb\n", &path), Ok(()));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn names_the_module_uses_for_itself_or_twice_are_errors() {
+    #[derive(Serialize, Deserialize)]
+    struct Writer(u8);
+    const WRITE: Method<Writer, ()> = Method::new("test.write");
+    let e = bus_ts::Contract::new("x")
+        .method(&WRITE)
+        .typescript()
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("`Writer`") && e.to_string().contains("serde(rename"),
+        "{e}"
+    );
+
+    let e = bus_ts::Contract::new("x")
+        .method(&SHAPES)
+        .code("Shape", 1)
+        .typescript()
+        .unwrap_err();
+    assert!(e.to_string().contains("`Shape` is both"), "{e}");
+
+    let e = bus_ts::Contract::new("x")
+        .code("not-a-name", 1)
+        .typescript()
+        .unwrap_err();
+    assert!(e.to_string().contains("not a TypeScript identifier"), "{e}");
+}
