@@ -42,7 +42,13 @@ use std::path::Path;
 
 use bus_core::{Method, Topic};
 use serde::de::DeserializeOwned;
-use serde_reflection::{Format, Samples, Tracer, TracerConfig};
+use serde_reflection::{Format, Registry, Samples, Tracer, TracerConfig};
+
+/// The methods' (request, response) and the topics' formats, by wire name.
+type Traced = (
+    Vec<(&'static str, Format, Format)>,
+    Vec<(&'static str, Format)>,
+);
 
 /// Traces one type into a tracer, giving its format.
 type Trace = Box<dyn Fn(&mut Tracer) -> serde_reflection::Result<Format>>;
@@ -173,30 +179,8 @@ impl Contract {
                 }
                 other => other.map_err(fail)?,
             };
-            let names = registry.keys().chain(self.codes.iter().map(|(n, _)| n));
-            if let Some(taken) = names.clone().find(|n| emit::RESERVED.contains(&n.as_str())) {
-                return Err(Error(format!(
-                    "the contract names `{taken}`, which the generated module uses for itself; \
-                     rename it for serde (#[serde(rename = \"...\")]) or pick another code name"
-                )));
-            }
-            let mut seen = std::collections::BTreeSet::new();
-            if let Some(twice) = names.clone().find(|n| !seen.insert(*n)) {
-                return Err(Error(format!("`{twice}` is both a type and an error code")));
-            }
-            let (methods, rest) = formats.split_at(self.methods.len() * 2);
-            let methods: Vec<_> = self
-                .methods
-                .iter()
-                .zip(methods.chunks(2))
-                .map(|((name, ..), f)| (*name, f[0].clone(), f[1].clone()))
-                .collect();
-            let topics: Vec<_> = self
-                .topics
-                .iter()
-                .zip(rest)
-                .map(|((name, _), f)| (*name, f.clone()))
-                .collect();
+            check_names(&registry, &self.codes)?;
+            let (methods, topics) = formats;
             return Ok(emit::module(&emit::Input {
                 name: &self.name,
                 registry: &registry,
@@ -210,24 +194,42 @@ impl Contract {
         )))
     }
 
-    /// Traces every type once: the methods' (request, response), the topics', the extra types'.
-    fn trace_all(&self, tracer: &mut Tracer) -> serde_reflection::Result<Vec<Format>> {
-        let mut out = Vec::new();
-        for (_, req, resp) in &self.methods {
-            out.push(req(tracer)?);
-            out.push(resp(tracer)?);
+    /// Traces every type once: the methods' (request, response) and the
+    /// topics' formats by wire name; the extra types only join the registry.
+    fn trace_all(&self, tracer: &mut Tracer) -> serde_reflection::Result<Traced> {
+        let mut methods = Vec::new();
+        for (name, req, resp) in &self.methods {
+            methods.push((*name, req(tracer)?, resp(tracer)?));
         }
-        for (_, t) in &self.topics {
-            out.push(t(tracer)?);
+        let mut topics = Vec::new();
+        for (name, t) in &self.topics {
+            topics.push((*name, t(tracer)?));
         }
         for t in &self.types {
-            out.push(t(tracer)?);
+            t(tracer)?;
         }
-        Ok(out)
+        Ok((methods, topics))
     }
 
     fn fail(&mut self, message: String) {
         self.error.get_or_insert(Error(message));
+    }
+}
+
+/// Refuses names the generated module declares for itself, and one name for
+/// a type and an error code.
+fn check_names(registry: &Registry, codes: &[(String, i32)]) -> Result<(), Error> {
+    let names = registry.keys().chain(codes.iter().map(|(n, _)| n));
+    if let Some(taken) = names.clone().find(|n| emit::RESERVED.contains(&n.as_str())) {
+        return Err(Error(format!(
+            "the contract names `{taken}`, which the generated module uses for itself; \
+             rename it for serde (#[serde(rename = \"...\")]) or pick another code name"
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    match names.clone().find(|n| !seen.insert(*n)) {
+        Some(twice) => Err(Error(format!("`{twice}` is both a type and an error code"))),
+        None => Ok(()),
     }
 }
 

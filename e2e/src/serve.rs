@@ -324,11 +324,10 @@ setInterval(attack, 1000);
 </html>
 "#;
 
-/// The shop as a plain page on the TypeScript peer (`/bus-js/index.js`,
-/// built from `bus-js/`), embedding the Rust PayWidget: it asks for quotes,
-/// echoes bytes, waits for payments and listens to `checkout.paid`, with
-/// payloads in the contract's postcard bytes. `window.__ts` is the e2e
-/// suite's handle on it.
+/// The shop's page in TypeScript: its script is `demo-ts/src/host.ts`
+/// (served built from `demo-ts/dist/`), embedding the Rust PayWidget in the
+/// types generated from demo-api. The allowed origin comes in a meta tag;
+/// `window.__ts` is the e2e suite's handle on it.
 const TS_HOST: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -355,6 +354,10 @@ const TS_HOST: &str = r#"<!doctype html>
 </html>
 "#;
 
+/// The checkout widget's page in TypeScript, for a Rust host to embed
+/// (`?child-path=ts-widget.html`): its script is `demo-ts/src/widget.ts`,
+/// pricing carts as the Rust widget does in the generated contract's types.
+/// `?versions=N` makes it speak only protocol version N.
 const TS_WIDGET: &str = r#"<!doctype html>
 <html lang="en">
 <head>

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::{Result, Totals, run_tests};
+use crate::{Result, Totals, root, run_tests};
 
 /// What `bus-js` must weigh at most, minified and gzipped (issue: ≤ 5 KB).
 pub(crate) const BUDGET_GZ_BYTES: u64 = 5 * 1024;
@@ -28,7 +28,7 @@ pub(crate) fn test() -> Result<Totals> {
     };
     println!("bus-js: {gz} B minified and gzipped ({verdict} the {BUDGET_GZ_BYTES} B budget)");
     let mut npm = Command::new("npm");
-    npm.current_dir(e2e::bundle::workspace_root().join("bus-js"))
+    npm.current_dir(root().join("bus-js"))
         .args(["test", "--silent"]);
     run_tests(
         "bus-js: node tests (golden vectors, origin table, connection)",
