@@ -160,6 +160,8 @@ pub enum SessionEnd {
     /// The peer window now shows a document from an origin this connection
     /// does not talk to. Only a knock from an allowed origin resumes.
     PeerNavigated(String),
+    /// The socket carrying the session closed ([`crate::engine::Link::Socket`]).
+    ChannelLost,
 }
 
 impl fmt::Display for SessionEnd {
@@ -175,6 +177,7 @@ impl fmt::Display for SessionEnd {
                 "the peer did not answer for {} ms (heartbeat)",
                 millis(*d)
             ),
+            SessionEnd::ChannelLost => f.write_str("the connection dropped"),
             SessionEnd::PeerNavigated(o) => write!(
                 f,
                 "the peer window navigated to \"{o}\", which this connection does not talk to; waiting for an allowed document"

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod attach;
+pub mod backoff;
 pub mod bytes;
 pub mod codec;
 pub mod engine;
@@ -48,7 +49,7 @@ pub use attach::{Attachment, MAX_ATTACHMENTS_PER_FRAME};
 pub use bytes::Bytes;
 pub use codec::CodecError;
 pub use engine::{
-    CallId, Channel, Config, ConfigError, Delivery, Engine, FrameSource, Heartbeat, Limits,
+    CallId, Channel, Config, ConfigError, Delivery, Engine, FrameSource, Heartbeat, Limits, Link,
     Received, RejectReason, Rejection, RequestId, Role, Route, SourceId, State, Stats, Transmit,
     WithAttachments,
 };

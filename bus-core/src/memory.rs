@@ -332,6 +332,13 @@ impl MemoryPair {
                 };
                 self.engine(to).handle_frame(now, channel, &frame)
             }
+            Route::Socket => {
+                let channel = Channel::Socket {
+                    origin: &sender_origin,
+                };
+                self.engine(to)
+                    .handle_frame(now, channel, t.bytes.as_slice())
+            }
             // Nothing arrives on a port the receiver does not hold.
             Route::Port if !*self.ports.get(to) => return,
             Route::Port => {

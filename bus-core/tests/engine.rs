@@ -130,6 +130,7 @@ fn handshake_frames_use_concrete_target_origins() {
         match &t.route {
             Route::Window { target_origin } => assert_ne!(target_origin, "*"),
             Route::Port => {}
+            Route::Socket => panic!("a window connection routed a frame to a socket"),
         }
     }
     // Only the host's Ready carries the private port.

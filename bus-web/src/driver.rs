@@ -66,7 +66,7 @@ impl Inner {
     fn flush(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
             match t.route {
-                Route::Port => self.traffic.port_out += 1,
+                Route::Port | Route::Socket => self.traffic.port_out += 1,
                 Route::Window { .. } => self.traffic.window_out += 1,
             }
             let attach = t.attach_port;

@@ -149,6 +149,7 @@ impl Transport for WindowTransport {
     fn send(&mut self, t: Transmit) -> Result<(), String> {
         let (frame, transfer) = message(&t)?;
         let result = match t.route {
+            Route::Socket => return Err("a socket frame at a window connection".into()),
             Route::Port => {
                 let port = self
                     .port

@@ -13,6 +13,24 @@ use super::Role;
 /// certainly a unit mistake (seconds written as milliseconds).
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// Whether this build carries frames over sockets ([`Link::Socket`]): the
+/// `sockets` feature. Off, a socket configuration is refused and the socket
+/// branches of the engine are compiled out.
+pub const SOCKETS: bool = cfg!(feature = "sockets");
+
+/// What carries the connection's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Link {
+    /// A peer window for the handshake, then a private `MessagePort`
+    /// ([`crate::Channel::Window`], then [`crate::Channel::Port`]).
+    #[default]
+    Windows,
+    /// One ordered stream to one peer, such as a WebSocket: the handshake
+    /// and the session travel on it ([`crate::Channel::Socket`],
+    /// [`crate::Route::Socket`]). A socket carries at most one session.
+    Socket,
+}
+
 /// Heartbeat settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Heartbeat {
@@ -102,6 +120,8 @@ pub struct Config {
     pub heartbeat: Option<Heartbeat>,
     /// Bounds.
     pub limits: Limits,
+    /// Windows (the default) or a socket.
+    pub link: Link,
 }
 
 impl Config {
@@ -122,6 +142,7 @@ impl Config {
             probe_timeout: Duration::from_secs(1),
             heartbeat: None,
             limits: Limits::default(),
+            link: Link::Windows,
         }
     }
 
@@ -133,6 +154,11 @@ impl Config {
 
     /// Checks everything but the targets (which need the engine).
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.link == Link::Socket && !SOCKETS {
+            return Err(ConfigError::Invalid(
+                "Link::Socket needs bus-core's `sockets` feature (bus-web: `websocket`)",
+            ));
+        }
         if self.allowlist.is_empty() {
             return Err(ConfigError::EmptyAllowlist);
         }

@@ -430,6 +430,12 @@ impl Engine {
     }
 
     pub(super) fn push_frame(&mut self, route: Route, frame: &Envelope, attach_port: bool) {
+        // On a socket every frame goes the one way there is, with no port.
+        let (route, attach_port) = if self.on_socket() {
+            (Route::Socket, false)
+        } else {
+            (route, attach_port)
+        };
         // Our own frames always encode; if one ever did not, sending nothing
         // ends in a handshake or call timeout rather than a panic.
         if let Ok(bytes) = frame.encode() {

@@ -53,7 +53,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use config::{Config, ConfigError, Heartbeat, Limits, MAX_DURATION};
+pub use config::{Config, ConfigError, Heartbeat, Limits, Link, MAX_DURATION, SOCKETS};
 pub use types::{
     CallId, Channel, Delivery, FrameSource, Received, RejectReason, Rejection, RequestId, Role,
     Route, SourceId, State, Stats, Transmit, WithAttachments,
@@ -66,7 +66,7 @@ use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
 use crate::typed::{Method, Topic};
 use calls::{Pending, Serving};
 use outbox::{Outbox, attachment_bytes, payload_limit};
-use session::{Phase, Session};
+use session::{Phase, Retry, Session};
 
 /// Handshake frames are a few dozen bytes. A frame of ours from the peer
 /// window at an origin we do not talk to is decoded (to prove the peer
@@ -196,7 +196,7 @@ impl Engine {
             return Received::default();
         }
         let origin = match channel {
-            Channel::Window { origin, .. } => Some(origin),
+            Channel::Window { origin, .. } | Channel::Socket { origin } => Some(origin),
             Channel::Port => None,
         };
         let result = self
@@ -216,7 +216,22 @@ impl Engine {
         channel: Channel<'_>,
         frame: &F,
     ) -> Result<(Envelope, Vec<Attachment>), RejectReason> {
+        let on_socket = self.on_socket();
         match channel {
+            Channel::Socket { .. } if !on_socket => {
+                return Err(RejectReason::Unexpected(
+                    "socket frame at a window connection",
+                ));
+            }
+            Channel::Socket { origin } if !self.talks_to(origin) => {
+                return Err(RejectReason::DisallowedOrigin);
+            }
+            Channel::Socket { .. } => {}
+            _ if on_socket => {
+                return Err(RejectReason::Unexpected(
+                    "window frame at a socket connection",
+                ));
+            }
             Channel::Port if !matches!(self.phase, Phase::Connected(_)) => {
                 return Err(RejectReason::Unexpected("port frame without a session"));
             }
@@ -291,22 +306,29 @@ impl Engine {
         envelope: Envelope,
         attachments: Vec<Attachment>,
     ) -> Result<Received, RejectReason> {
-        let Channel::Window {
-            origin, with_port, ..
-        } = channel
-        else {
-            return match envelope.body {
-                Body::Messages(messages) => self
-                    .on_messages(
-                        now,
-                        envelope.session,
-                        envelope.version,
-                        messages,
-                        attachments,
-                    )
-                    .map(|()| Received::default()),
-                _ => Err(RejectReason::Unexpected("handshake frame on the port")),
-            };
+        let (origin, with_port) = match channel {
+            Channel::Window {
+                origin, with_port, ..
+            } => (origin, with_port),
+            // The socket is the session's own channel: session traffic
+            // arrives where the handshake did, and a ready needs no port.
+            Channel::Socket { origin } if !matches!(envelope.body, Body::Messages(_)) => {
+                (origin, true)
+            }
+            Channel::Port | Channel::Socket { .. } => {
+                return match envelope.body {
+                    Body::Messages(messages) => self
+                        .on_messages(
+                            now,
+                            envelope.session,
+                            envelope.version,
+                            messages,
+                            attachments,
+                        )
+                        .map(|()| Received::default()),
+                    _ => Err(RejectReason::Unexpected("handshake frame on the port")),
+                };
+            }
         };
         if !attachments.is_empty() {
             return Err(RejectReason::BadAttachments("on a window frame"));
@@ -336,7 +358,8 @@ impl Engine {
             }
             Body::Ready => {
                 self.on_ready(now, origin, envelope.session)?;
-                return Ok(Received { adopt_port: true });
+                let adopt_port = matches!(channel, Channel::Window { .. });
+                return Ok(Received { adopt_port });
             }
             Body::Messages(_) => {
                 return Err(RejectReason::Unexpected(
@@ -608,7 +631,11 @@ impl Engine {
             .min(self.config.limits.max_frame_bytes);
         let (bytes, attachments) = self.outbox.next_frame(session.version, session.id, max)?;
         Some(Transmit {
-            route: Route::Port,
+            route: if self.on_socket() {
+                Route::Socket
+            } else {
+                Route::Port
+            },
             bytes,
             attach_port: false,
             attachments,
@@ -625,7 +652,47 @@ impl Engine {
         Some(d)
     }
 
+    /// The binding opened the connection's socket ([`Link::Socket`]): a
+    /// guest knocks on it at once rather than at its next retry.
+    pub fn channel_opened(&mut self, now: Duration) {
+        if self.on_socket()
+            && let Phase::Knocking { retry, .. } = &mut self.phase
+        {
+            retry.next = now;
+            self.handshake_timers(now);
+        }
+    }
+
+    /// The connection's socket closed ([`Link::Socket`]). A session on it is
+    /// over ([`SessionEnd::ChannelLost`]): pending calls fail with
+    /// [`CallError::Disconnected`], served ones are cancelled, and the
+    /// engine handshakes anew once the binding opens another socket and
+    /// calls [`Engine::channel_opened`].
+    pub fn channel_lost(&mut self, now: Duration) {
+        if !self.on_socket() {
+            return;
+        }
+        match &self.phase {
+            Phase::Connected(_) => self.end_session(now, SessionEnd::ChannelLost),
+            // Welcomed on the old socket: knock again on the next one.
+            Phase::Welcomed { deadline, .. } => {
+                self.phase = Phase::Knocking {
+                    deadline: *deadline,
+                    retry: Retry {
+                        next: now.saturating_add(self.config.handshake_retry),
+                        delay: self.config.handshake_retry,
+                    },
+                };
+            }
+            _ => {}
+        }
+    }
+
     // ---- internals ----
+
+    fn on_socket(&self) -> bool {
+        SOCKETS && self.config.link == Link::Socket
+    }
 
     fn session(&self) -> Option<&Session> {
         match &self.phase {

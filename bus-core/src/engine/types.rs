@@ -45,6 +45,13 @@ pub enum Channel<'a> {
     },
     /// The private channel the engine told the binding to adopt.
     Port,
+    /// A message on the connection's socket ([`crate::engine::Link::Socket`]).
+    Socket {
+        /// The peer's origin, fixed when the socket opened: the `Origin`
+        /// header a server checked before the upgrade, or the `http(s)`
+        /// origin of the URL a client dialled.
+        origin: &'a str,
+    },
 }
 
 /// A received frame, read lazily: the engine looks at its length and
@@ -160,6 +167,9 @@ pub enum Route {
     },
     /// The private channel.
     Port,
+    /// The connection's socket ([`crate::engine::Link::Socket`]): every frame,
+    /// handshake and session alike.
+    Socket,
 }
 
 /// A frame to send.
@@ -181,7 +191,7 @@ impl Transmit {
     pub fn target_origin(&self) -> Option<&str> {
         match &self.route {
             Route::Window { target_origin } => Some(target_origin),
-            Route::Port => None,
+            Route::Port | Route::Socket => None,
         }
     }
 }
