@@ -1418,3 +1418,29 @@ fn time_near_the_end_of_duration_saturates_instead_of_panicking() {
     pair.host.handle_timeout(Duration::MAX);
     let _ = pair.host.poll_timeout();
 }
+
+#[test]
+fn a_window_engine_refuses_socket_frames() {
+    let mut pair = MemoryPair::new();
+    pair.connect();
+    pair.take_deliveries(Side::Host);
+    let knock = Envelope::handshake(
+        1,
+        Body::Knock {
+            versions: Versions::CURRENT,
+        },
+    )
+    .encode()
+    .unwrap();
+    let socket = Channel::Socket {
+        origin: MemoryPair::GUEST_ORIGIN,
+    };
+    pair.inject(Side::Host, socket, &knock);
+    assert_eq!(
+        rejections(&pair, Side::Host),
+        [RejectReason::Unexpected(
+            "socket frame at a window connection"
+        )]
+    );
+    assert!(pair.host.state().is_connected());
+}
