@@ -5,6 +5,7 @@
 import { Allowlist } from "./origin.js";
 import {
   type Body,
+  type Frame,
   type Message,
   type Versions,
   decode,
@@ -54,7 +55,7 @@ export type Failure = "timeout" | "cancelled" | "disconnected" | "closed" | "too
 export class BusError extends Error {
   constructor(
     readonly kind: Failure,
-    message: string,
+    message: string = kind,
   ) {
     super(message);
   }
@@ -107,8 +108,10 @@ export interface Link {
   gone?: () => boolean;
 }
 
+type Timer = ReturnType<typeof setTimeout> | undefined;
+
 /** A call waiting for its reply: resolve, reject, deadline. */
-type Pending = [(payload: Uint8Array) => void, (error: Error) => void, ReturnType<typeof setTimeout>];
+type Pending = [(payload: Uint8Array) => void, (error: Error) => void, Timer];
 
 /** The options' allowlist, built from its entries if need be (which throws an {@link OriginError} for a bad one). */
 export const allowlistOf = (o: Options): Allowlist =>
@@ -135,7 +138,7 @@ const random = (): Uint8Array => {
 const same = (a: Uint8Array, b: Uint8Array): boolean => a.length == b.length && a.every((x, i) => x == b[i]);
 
 /** A version range as bus-core writes it: `v1`, `v1..=v3`. */
-const range = (v: Versions): string => (v.min == v.max ? `v${v.min}` : `v${v.min}..=v${v.max}`);
+const range = (min: number, max: number): string => (min == max ? `v${min}` : `v${min}..=v${max}`);
 
 /** The frame inside a message event's data, if it has our form. */
 function frameOf(data: unknown): Uint8Array | undefined {
@@ -144,450 +147,444 @@ function frameOf(data: unknown): Uint8Array | undefined {
 }
 
 /**
- * A connection to one peer window. Made by `connectIframe`, `connectParent`,
- * `openPopup`, `connectPopup` or `connectOpener`; it handshakes, serves and
- * calls, and reconnects when the peer reloads, until {@link close}.
+ * A connection to one peer window, made by `connectIframe`, `connectParent`,
+ * `openPopup`, `connectPopup` or `connectOpener` (or {@link connect}); it
+ * handshakes, serves and calls, and reconnects when the peer reloads, until
+ * {@link Connection.close}.
  */
-export class Connection {
+export interface Connection {
   /** `connecting`, `connected`, `reconnecting` (a session ended; waiting for the peer) or `closed`. */
-  get state(): State {
-    const p = this._phase;
-    return p == PHASE_CONNECTED ? "connected" : p == PHASE_CLOSED ? "closed" : this._ever ? "reconnecting" : "connecting";
-  }
+  readonly state: State;
   /** Refused frames by label, and foreign messages (other libraries' traffic), counted. */
-  readonly stats = { rejected: {} as Partial<Record<Rejection, number>>, foreign: 0 };
+  readonly stats: { rejected: Partial<Record<Rejection, number>>; foreign: number };
   /** Resolves with the reason once the connection is closed for good. */
   readonly closed: Promise<string>;
-
-  private readonly _allow: Allowlist;
-  private readonly _versions: Versions;
-  private readonly _max: number;
-  private _phase = PHASE_HANDSHAKE;
-  private _nonce: Uint8Array = NO_SESSION;
-  private _sid: Uint8Array = NO_SESSION;
-  private _origin!: string;
-  private _version!: number;
-  private _peerMax!: number;
-  private _port?: MessagePort;
-  private _ever?: boolean;
-  private _heard!: number;
-  private _nextId = 1n;
-  private readonly _pending = new Map<bigint, Pending>();
-  private readonly _serving = new Map<bigint, AbortController>();
-  private readonly _handlers = new Map<string, Handler>();
-  private readonly _topics = new Map<string, Set<(payload: Uint8Array) => void>>();
-  private _queue: Message[] = [];
-  private _waiters: [() => void, (e: Error) => void][] = [];
-  private _timers: ReturnType<typeof setTimeout>[] = [];
-  private _done!: (reason: string) => void;
-  private readonly _listener = (e: MessageEvent): void => this._onWindow(e);
-
-  private readonly _role: "host" | "guest";
-  private readonly _link: Link;
-  /** `link.origin` when the allowlist allows it. */
-  private readonly _peerOrigin?: string;
-  private readonly _o: Options;
-
-  /** Prefer the window bindings (`connectIframe`…); this is for other links (tests, workers). */
-  constructor(role: "host" | "guest", link: Link, o: Options) {
-    this._role = role;
-    this._link = link;
-    this._o = o;
-    const allow = allowlistOf(o);
-    if (allow.empty) throw new Error("empty allowlist: name the peer's origin");
-    if (role == "host" && link.origin) mustAllow(allow, link.origin);
-    this._allow = allow;
-    // A guest's first knock goes where the page says its peer is, if allowed.
-    this._peerOrigin = link.origin && allow.allows(link.origin) ? link.origin : undefined;
-    this._versions = o.versions ?? { min: 1, max: 1 };
-    this._max = o.maxFrameBytes ?? 4 << 20;
-    this.closed = new Promise((r) => (this._done = r));
-    link.self.addEventListener("message", this._listener);
-    if (link.gone)
-      this._timers[3] = setInterval(() => link.gone!() && this._shut("the peer window is gone"), 250);
-    this._start(false);
-  }
-
   /** Resolves once a session is up; rejects if the connection closes first. */
-  connected(): Promise<void> {
-    return this._phase == PHASE_CONNECTED
-      ? Promise.resolve()
-      : this._phase == PHASE_CLOSED
-        ? Promise.reject(this._full())
-        : new Promise((ok, no) => this._waiters.push([ok, no]));
-  }
-
+  connected(): Promise<void>;
   /**
    * Calls `method` with the request's bytes and resolves with the response's.
    * Rejects with a {@link RemoteError} when the peer's handler fails, and a
    * {@link BusError} on a timeout, an abort, a disconnect or a close.
    */
-  call(method: string, payload: Uint8Array, options: { timeout?: number; signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return new Promise((ok, no) => {
-      const timeout = options.timeout ?? this._o.callTimeout ?? 30000;
-      const full = this._full(this._pending.size);
-      if (full) return no(full);
-      const id = this._nextId++;
-      const fail = (kind: Failure, why: string): void => this._settle(id, new BusError(kind, why), true);
-      this._pending.set(id, [ok, no, setTimeout(() => fail("timeout", `"${method}": no reply in ${timeout} ms`), timeout)]);
-      const signal = options.signal;
-      if (signal) {
-        const abort = (): void => fail("cancelled", "cancelled");
-        if (signal.aborted) return abort();
-        signal.addEventListener("abort", abort, { once: true });
-      }
-      this._send({ t: 0, id, method, payload, timeout });
-    });
-  }
-
+  call(method: string, payload: Uint8Array, options?: { timeout?: number; signal?: AbortSignal }): Promise<Uint8Array>;
   /** Serves `method`; returns a function that stops serving it. */
-  handle(method: string, handler: Handler): () => void {
-    this._handlers.set(method, handler);
-    return () => this._handlers.get(method) == handler && this._handlers.delete(method);
-  }
-
+  handle(method: string, handler: Handler): () => void;
   /** Sends an event on `topic`. Throws a {@link BusError} when closed or when too much is queued. */
-  emit(topic: string, payload: Uint8Array): void {
-    const full = this._full();
-    if (full) throw full;
-    this._send({ t: 2, topic, payload });
-  }
+  emit(topic: string, payload: Uint8Array): void;
+  /** Listens to events on `topic`; returns a function that stops listening. */
+  on(topic: string, listener: (payload: Uint8Array) => void): () => void;
+  /** Closes for good, telling the peer why; it will not reconnect. */
+  close(reason?: string): void;
+}
+
+/**
+ * Connects as `role` over `link`. Prefer the window bindings
+ * (`connectIframe`…); this is for other links (tests, workers).
+ */
+export function connect(role: "host" | "guest", link: Link, o: Options): Connection {
+  const allow = allowlistOf(o);
+  if (allow.empty) throw new Error("empty allowlist: name the peer's origin");
+  const host = role == "host";
+  if (host && link.origin) mustAllow(allow, link.origin);
+  // A guest's first knock goes where the page says its peer is, if allowed.
+  const peerOrigin = link.origin && allow.allows(link.origin) ? link.origin : undefined;
+  const versions = o.versions ?? { min: 1, max: 1 };
+  const max = o.maxFrameBytes ?? 4 << 20;
+  const handshakeTimeout = o.handshakeTimeout ?? 10000;
+  const stats: Connection["stats"] = { rejected: {}, foreign: 0 };
+  const pending = new Map<bigint, Pending>();
+  const serving = new Map<bigint, AbortController>();
+  const handlers = new Map<string, Handler>();
+  const topics = new Map<string, Set<(payload: Uint8Array) => void>>();
+  const waiters: [() => void, (e: Error) => void][] = [];
+  let phase = PHASE_HANDSHAKE;
+  let nonce = NO_SESSION;
+  let sid = NO_SESSION;
+  // The session's peer origin and version, and the peer's frame limit.
+  let origin: string;
+  let version: number;
+  let peerMax: number;
+  let port: MessagePort | undefined;
+  let ever = false;
+  let heard: number;
+  let nextId = 1n;
+  let queue: Message[] = [];
+  // Timers: the knock or hello retry, the give-up deadline, the heartbeat.
+  let retry: Timer;
+  let deadline: Timer;
+  let beat: Timer;
+  let watch: Timer;
+  let done!: (reason: string) => void;
+  const closed = new Promise<string>((r) => (done = r));
 
   /** Why nothing more can be sent, if so (`calls` waiting for replies count too). */
-  private _full(calls = 0): BusError | void {
-    if (this._phase == PHASE_CLOSED) return new BusError("closed", "closed");
-    if (Math.max(calls, this._queue.length) >= LIMIT) return new BusError("queue-full", `over ${LIMIT} calls or messages wait`);
-  }
+  const full = (calls = 0): BusError | void => {
+    if (phase == PHASE_CLOSED) return new BusError("closed");
+    if (Math.max(calls, queue.length) >= LIMIT) return new BusError("queue-full", `over ${LIMIT} calls or messages wait`);
+  };
 
-  /** Listens to events on `topic`; returns a function that stops listening. */
-  on(topic: string, listener: (payload: Uint8Array) => void): () => void {
-    let set = this._topics.get(topic);
-    if (!set) this._topics.set(topic, (set = new Set()));
-    set.add(listener);
-    return () => set.delete(listener);
-  }
+  const reject = (label: Rejection, from: string): undefined => {
+    stats.rejected[label] = (stats.rejected[label] ?? 0) + 1;
+    o.onReject?.(label, from);
+    return undefined;
+  };
 
-  /** Closes for good, telling the peer why; it will not reconnect. */
-  close(reason = "closed"): void {
-    if (this._phase == PHASE_CONNECTED) this._post(encodePacked(this._version, this._sid, [encodeMessage({ t: 6, reason })]));
-    this._shut("closed locally: " + reason);
-  }
+  /** Decodes the frame `bytes` that `data` carried, or refuses it. */
+  const decoded = (data: unknown, bytes: Uint8Array, from: string): Frame | undefined => {
+    if (data != bytes) return reject("bad-attachments", from);
+    const f = decode(bytes, max);
+    // Not foreign: frameOf checked the form.
+    return typeof f == "string" ? reject(f as Rejection, from) : f;
+  };
 
   // ---- handshake ----
 
   /** Starts a handshake; a host greets unprompted only when asked to (else on a knock). */
-  private _start(greet: boolean): void {
-    this._phase = PHASE_HANDSHAKE;
-    this._sid = NO_SESSION;
-    this._nonce = random();
-    this._deadline();
-    if (this._role == "guest" || greet) this._greet(50);
-  }
+  const start = (greet?: boolean): void => {
+    phase = PHASE_HANDSHAKE;
+    sid = NO_SESSION;
+    nonce = random();
+    arm();
+    if (!host || greet) hail(50);
+  };
 
   /** Arms the give-up timer: the first handshake's, or after a session, reconnectTimeout's. */
-  private _deadline(): void {
-    const limit = this._ever ? this._o.reconnectTimeout : (this._o.handshakeTimeout ?? 10000);
-    clearTimeout(this._timers[1]);
+  const arm = (): void => {
+    const limit = ever ? o.reconnectTimeout : handshakeTimeout;
+    clearTimeout(deadline);
     if (limit)
-      this._timers[1] = setTimeout(
+      deadline = setTimeout(
         () =>
-          this._shut(
-            this._ever
+          shut(
+            ever
               ? `no new session in ${limit} ms (reconnectTimeout)`
               : `no handshake in ${limit} ms: does the peer run the bus and allow this origin?`,
           ),
         limit,
       );
-  }
+  };
 
   /** Knocks (guest) or says hello (host) to every first target, retrying with a doubling delay. */
-  private _greet(delay: number): void {
+  const hail = (delay: number): void => {
     // The peer's origin if known, else every exact entry; never "*" but for
     // an opted-in opaque peer. A guest with wildcard entries only waits for
     // its host's hello.
-    const allow = this._allow;
-    const targets = this._peerOrigin ? [this._peerOrigin] : allow.exact.length ? allow.exact : allow.opaque ? ["null"] : [];
-    for (const t of targets) this._hello(t);
-    this._timers[0] = setTimeout(() => this._greet(Math.min(delay * 2, 1000)), delay);
-  }
+    for (const to of peerOrigin ? [peerOrigin] : allow.exact.length ? allow.exact : allow.opaque ? ["null"] : []) hello(to);
+    retry = setTimeout(() => hail(Math.min(delay * 2, 1000)), delay);
+  };
 
-  private _hello(to: string): void {
-    const v = this._versions;
-    this._tell(to, this._role == "host" ? { t: 1, ...v, nonce: this._nonce, limit: this._max } : { t: 0, ...v });
-  }
+  const hello = (to: string): void => {
+    const { min, max: most } = versions;
+    tell(to, host ? [1, min, most, nonce, max] : [0, min, most]);
+  };
 
-  /** Posts a handshake frame to the peer window, written in `version` (else our newest). */
-  private _tell(origin: string, body: Body, version = this._versions.max, session = NO_SESSION, port?: MessagePort): void {
+  /** Posts a handshake frame to the peer window, written in `v` (else our newest). */
+  const tell = (to: string, body: Body, v = versions.max, session = NO_SESSION, transfer?: MessagePort): void =>
     // A concrete targetOrigin always; "*" only for an opaque peer, which the allowlist opted into.
-    this._link.peer.postMessage(encode({ version, session, body }), origin == "null" ? "*" : origin, port ? [port] : []);
-  }
+    link.peer.postMessage(encode([v, session, body]), to == "null" ? "*" : to, transfer ? [transfer] : []);
 
   /** The session being set up: its id, peer origin, version and the peer's frame limit (clamped). */
-  private _bind(sid: Uint8Array, origin: string, version: number, limit: number): void {
-    this._sid = sid;
-    this._origin = origin;
-    this._version = version;
-    this._peerMax = Math.min(Math.max(limit, 256), this._max);
-  }
+  const bind = (session: Uint8Array, from: string, v: number, limit: number): void => {
+    sid = session;
+    origin = from;
+    version = v;
+    peerMax = Math.min(Math.max(limit, 256), max);
+  };
 
-  private _onWindow(e: MessageEvent): void {
+  const onWindow = (e: MessageEvent): void => {
     let adopted: MessagePort | void = undefined;
     try {
-      adopted = this._onHandshake(e);
+      adopted = onHandshake(e);
     } finally {
       for (const p of e.ports ?? []) if (p != adopted) p.close();
     }
-  }
+  };
 
   /** Checks a window message in the protocol's order and acts on it; returns the port it adopted. */
-  private _onHandshake(e: MessageEvent): MessagePort | void {
+  const onHandshake = (e: MessageEvent): MessagePort | void => {
     const bytes = frameOf(e.data);
-    if (!bytes) {
-      this.stats.foreign++;
-      return;
-    }
-    const origin = e.origin;
-    if (e.source != (this._link.peer as unknown)) return this._reject("wrong-source", origin);
-    if (this._role == "host" && this._peerOrigin ? origin != this._peerOrigin : !this._allow.allows(origin)) {
+    if (!bytes) return void stats.foreign++;
+    const from = e.origin;
+    if (e.source != (link.peer as unknown)) return reject("wrong-source", from);
+    if (host && peerOrigin ? from != peerOrigin : !allow.allows(from)) {
       // The peer window now shows a document we do not talk to: that session is over.
-      if (this._phase == PHASE_CONNECTED && bytes[22] < 5) this._end("the peer window navigated to " + origin);
-      return this._reject("disallowed-origin", origin);
+      if (phase == PHASE_CONNECTED && bytes[22] < 5) end("the peer window navigated to " + from);
+      return reject("disallowed-origin", from);
     }
-    if (e.data != bytes) return this._reject("bad-attachments", origin);
-    const f = decode(bytes, this._max);
-    // Not foreign: frameOf checked the form.
-    if (typeof f == "string") return this._reject(f as Rejection, origin);
-    const b = f.body;
-    const host = this._role == "host";
-    const phase = this._phase;
-    if (b.t == 0 && host && (phase == PHASE_HANDSHAKE || phase == PHASE_CONNECTED)) {
+    const f = decoded(e.data, bytes, from);
+    if (!f) return;
+    const [, session, b] = f;
+    if (b[0] == 0 && host && (phase == PHASE_HANDSHAKE || phase == PHASE_CONNECTED)) {
       // Knock: the guest is up, or a new document in the peer window.
-      if (phase == PHASE_CONNECTED) this._end("the peer window reloaded");
-      this._hello(origin);
-    } else if (b.t == 1 && !host && phase != PHASE_CLOSED) {
-      if (same(b.nonce, this._nonce) && phase != PHASE_HANDSHAKE) {
+      if (phase == PHASE_CONNECTED) end("the peer window reloaded");
+      hello(from);
+    } else if (b[0] == 1 && !host && phase != PHASE_CLOSED) {
+      const [, min, most, theirs, limit] = b;
+      if (same(theirs, nonce) && phase != PHASE_HANDSHAKE) {
         // A retried hello crossed our welcome: answer it the same way.
-        if (phase == PHASE_WELCOMED) this._welcome();
+        if (phase == PHASE_WELCOMED) welcome();
         return;
       }
-      const v = Math.min(this._versions.max, b.max);
-      if (v < Math.max(this._versions.min, b.min)) {
-        this._tell(origin, { t: 3, refusal: 0, ...this._versions });
-        return this._mismatch(b);
+      const v = Math.min(versions.max, most);
+      if (v < Math.max(versions.min, min)) {
+        tell(from, [3, 0, versions.min, versions.max]);
+        return mismatch(min, most);
       }
-      if (phase == PHASE_CONNECTED) this._end("the peer began a new session", true);
-      this._nonce = b.nonce;
-      this._bind(random(), origin, v, b.limit);
-      this._phase = PHASE_WELCOMED;
-      this._welcome();
+      if (phase == PHASE_CONNECTED) end("the peer began a new session", true);
+      nonce = theirs;
+      bind(random(), from, v, limit);
+      phase = PHASE_WELCOMED;
+      welcome();
       // No ready in time: knock again.
-      clearTimeout(this._timers[0]);
-      this._timers[0] = setTimeout(() => {
-        this._phase = PHASE_HANDSHAKE;
-        this._greet(50);
-      }, this._o.handshakeTimeout ?? 10000);
-    } else if (b.t == 2 && host) {
-      if (phase == PHASE_CONNECTED && same(f.session, this._sid) && origin == this._origin) return;
-      if (phase != PHASE_HANDSHAKE || !same(b.nonce, this._nonce)) return this._reject("stale-handshake", origin);
-      if (same(f.session, NO_SESSION)) return this._reject("wrong-session", origin);
-      if (b.version < this._versions.min || b.version > this._versions.max) return this._reject("wrong-version", origin);
-      this._bind(f.session, origin, b.version, b.limit);
+      clearTimeout(retry);
+      retry = setTimeout(() => {
+        phase = PHASE_HANDSHAKE;
+        hail(50);
+      }, handshakeTimeout);
+    } else if (b[0] == 2 && host) {
+      const [, theirs, v, limit] = b;
+      if (phase == PHASE_CONNECTED && same(session, sid) && from == origin) return;
+      if (phase != PHASE_HANDSHAKE || !same(theirs, nonce)) return reject("stale-handshake", from);
+      if (same(session, NO_SESSION)) return reject("wrong-session", from);
+      if (v < versions.min || v > versions.max) return reject("wrong-version", from);
+      bind(session, from, v, limit);
       const { port1, port2 } = new MessageChannel();
-      this._tell(origin, { t: 4 }, b.version, f.session, port2);
-      this._open(port1);
-    } else if (b.t == 3 && phase < PHASE_CONNECTED) {
-      this._mismatch(b);
-    } else if (b.t == 4 && !host) {
-      const port = e.ports?.[0];
-      if (!port) return this._reject("unexpected", origin);
-      if (phase != PHASE_WELCOMED || !same(f.session, this._sid) || origin != this._origin)
-        return this._reject("wrong-session", origin);
-      this._open(port);
-      return port;
+      tell(from, [4], v, session, port2);
+      open(port1);
+    } else if (b[0] == 3 && phase < PHASE_CONNECTED) {
+      mismatch(b[2], b[3]);
+    } else if (b[0] == 4 && !host) {
+      const p = e.ports?.[0];
+      if (!p) return reject("unexpected", from);
+      if (phase != PHASE_WELCOMED || !same(session, sid) || from != origin) return reject("wrong-session", from);
+      open(p);
+      return p;
     } else {
-      return this._reject("unexpected", origin);
+      return reject("unexpected", from);
     }
-  }
+  };
 
-  private _welcome(): void {
-    const v = this._version;
-    this._tell(this._origin, { t: 2, nonce: this._nonce, version: v, limit: this._max }, v, this._sid);
-  }
+  const welcome = (): void => tell(origin, [2, nonce, version, max], version, sid);
 
-  private _mismatch(remote: Versions): void {
-    this._shut(
-      `protocol version mismatch: this side supports ${range(this._versions)}, the peer supports ${range(remote)}; upgrade the older side`,
+  const mismatch = (min: number, most: number): void =>
+    shut(
+      `protocol version mismatch: this side supports ${range(versions.min, versions.max)}, the peer supports ${range(min, most)}; upgrade the older side`,
     );
-  }
 
-  private _open(port: MessagePort): void {
-    clearTimeout(this._timers[0]);
-    clearTimeout(this._timers[1]);
-    this._port = port;
-    port.onmessage = (e) => this._onPort(e);
-    this._phase = PHASE_CONNECTED;
-    this._heard = Date.now();
-    const hb = this._o.heartbeat;
+  const open = (p: MessagePort): void => {
+    clearTimeout(retry);
+    clearTimeout(deadline);
+    port = p;
+    p.onmessage = onPort;
+    phase = PHASE_CONNECTED;
+    heard = Date.now();
+    const hb = o.heartbeat;
     if (hb)
-      this._timers[2] = setInterval(() => {
-        if (Date.now() - this._heard > hb.timeout) this._end(`no answer in ${hb.timeout} ms (heartbeat)`, false, true);
-        else this._send({ t: 4 });
+      beat = setInterval(() => {
+        if (Date.now() - heard > hb.timeout) end(`no answer in ${hb.timeout} ms (heartbeat)`, false, true);
+        else send([4]);
       }, hb.interval);
-    for (const [ok] of this._waiters.splice(0)) ok();
-    this._flush();
-  }
+    for (const [ok] of waiters.splice(0)) ok();
+    flush();
+  };
 
   /** Ends the session (the connection goes on): fails what waits, drops what is queued, handshakes again. */
-  private _end(why: string, answering = false, greet = false): void {
-    this._drop(new BusError("disconnected", `disconnected: ${why}; retry`));
-    this._ever = true;
+  const end = (why: string, answering?: boolean, greet?: boolean): void => {
+    drop(new BusError("disconnected", `disconnected: ${why}; retry`));
+    ever = true;
     if (answering) {
       // Answering the peer's new hello: no knock, but the same deadline.
-      this._phase = PHASE_HANDSHAKE;
-      this._deadline();
-    } else this._start(greet);
-  }
+      phase = PHASE_HANDSHAKE;
+      arm();
+    } else start(greet);
+  };
 
-  private _drop(error: Error): void {
-    for (const [, p] of this._pending) {
+  const drop = (error: Error): void => {
+    for (const [, p] of pending) {
       clearTimeout(p[2]);
       p[1](error);
     }
-    this._pending.clear();
-    for (const [, c] of this._serving) c.abort(error);
-    this._serving.clear();
-    this._queue = [];
-    clearInterval(this._timers[2]);
-    this._port?.close();
-    this._port = undefined;
-  }
+    pending.clear();
+    for (const [, c] of serving) c.abort(error);
+    serving.clear();
+    queue = [];
+    clearInterval(beat);
+    port?.close();
+    port = undefined;
+  };
 
-  private _shut(why: string): void {
-    if (this._phase == PHASE_CLOSED) return;
+  const shut = (why: string): void => {
+    if (phase == PHASE_CLOSED) return;
     const error = new BusError("closed", why);
-    this._drop(error);
-    this._phase = PHASE_CLOSED;
-    for (const t of this._timers) clearTimeout(t);
-    this._link.self.removeEventListener("message", this._listener);
-    for (const [, no] of this._waiters.splice(0)) no(error);
-    this._done(why);
-  }
-
-  private _reject(label: Rejection, origin: string): undefined {
-    this.stats.rejected[label] = (this.stats.rejected[label] ?? 0) + 1;
-    this._o.onReject?.(label, origin);
-    return undefined;
-  }
+    drop(error);
+    phase = PHASE_CLOSED;
+    clearTimeout(retry);
+    clearTimeout(deadline);
+    clearInterval(watch);
+    link.self.removeEventListener("message", onWindow);
+    for (const [, no] of waiters.splice(0)) no(error);
+    done(why);
+  };
 
   // ---- the session ----
 
-  private _onPort(e: MessageEvent): void {
+  const onPort = (e: MessageEvent): void => {
     const bytes = frameOf(e.data);
-    const origin = this._origin;
-    if (!bytes) {
-      this.stats.foreign++;
-      return;
-    }
-    if (e.data != bytes) return this._reject("bad-attachments", origin);
-    const f = decode(bytes, this._max);
-    // Not foreign: frameOf checked the form.
-    if (typeof f == "string") return this._reject(f as Rejection, origin);
-    if (f.body.t != 5 || this._phase != PHASE_CONNECTED) return this._reject("unexpected", origin);
-    if (!same(f.session, this._sid)) return this._reject("wrong-session", origin);
-    if (f.version != this._version) return this._reject("wrong-version", origin);
-    const messages = f.body.messages;
+    if (!bytes) return void stats.foreign++;
+    const f = decoded(e.data, bytes, origin);
+    if (!f) return;
+    const [v, session, body] = f;
+    if (body[0] != 5 || phase != PHASE_CONNECTED) return reject("unexpected", origin);
+    if (!same(session, sid)) return reject("wrong-session", origin);
+    if (v != version) return reject("wrong-version", origin);
+    const messages = body[1];
     // Attachments arrive only with the frame (never here): an Attach cannot add up.
-    if (messages.some((m) => m.t == 7)) return this._reject("bad-attachments", origin);
-    this._heard = Date.now();
+    if (messages.some((m) => m[0] == 7)) return reject("bad-attachments", origin);
+    heard = Date.now();
     let ping = false;
     for (const m of messages) {
-      if (this._phase != PHASE_CONNECTED) return;
-      if (m.t == 0) this._serve(m.id, m.method, m.payload, m.timeout);
-      else if (m.t == 1) {
-        if (!this._pending.has(m.id)) this._reject("unknown-reply", origin);
-        else this._settle(m.id, m.outcome ? new RemoteError(m.code, m.message, m.data) : m.ok);
-      } else if (m.t == 2) {
-        for (const l of this._topics.get(m.topic) ?? []) {
+      if (phase != PHASE_CONNECTED) return;
+      if (m[0] == 0) serve(m[1], m[2], m[3], m[4]);
+      else if (m[0] == 1) {
+        if (!pending.has(m[1])) reject("unknown-reply", origin);
+        else settle(m[1], m[2] ? new RemoteError(m[3], m[4], m[5]) : m[3]);
+      } else if (m[0] == 2) {
+        for (const l of topics.get(m[1]) ?? []) {
           try {
-            l(m.payload);
+            l(m[2]);
           } catch (err) {
             console.error(err);
           }
         }
-      } else if (m.t == 3) {
-        this._serving.get(m.id)?.abort(new BusError("cancelled", "cancelled"));
-        this._serving.delete(m.id);
-      } else if (m.t == 4) ping = true;
-      else if (m.t == 6) return this._shut("closed by the peer: " + m.reason);
+      } else if (m[0] == 3) {
+        serving.get(m[1])?.abort(new BusError("cancelled"));
+        serving.delete(m[1]);
+      } else if (m[0] == 4) ping = true;
+      else if (m[0] == 6) return shut("closed by the peer: " + m[1]);
     }
-    if (ping) this._send({ t: 5 });
-  }
+    if (ping) send([5]);
+  };
 
-  private _serve(id: bigint, method: string, payload: Uint8Array, timeout?: number): void {
-    if (this._serving.has(id)) return void this._reject("duplicate-call", this._origin);
-    const handler = this._handlers.get(method);
-    const fail = (e: RemoteError): void => this._send({ t: 1, id, outcome: 1, code: e.code, message: e.message, data: e.data });
-    if (this._serving.size >= LIMIT) return fail(new RemoteError(OVERLOADED, "overloaded"));
+  const serve = (id: bigint, method: string, payload: Uint8Array, timeout?: number): void => {
+    if (serving.has(id)) return void reject("duplicate-call", origin);
+    const handler = handlers.get(method);
+    const fail = (e: RemoteError): void => send([1, id, 1, e.code, e.message, e.data]);
+    if (serving.size >= LIMIT) return fail(new RemoteError(OVERLOADED, "overloaded"));
     if (!handler) return fail(new RemoteError(METHOD_NOT_FOUND, `no handler for "${method}"`));
     const c = new AbortController();
-    this._serving.set(id, c);
+    serving.set(id, c);
     const timer = timeout === undefined ? 0 : setTimeout(() => c.abort(), timeout);
     // Whether the caller still waits (not cancelled, not timed out, same session); it is served then.
-    const waits = (): boolean => (clearTimeout(timer), this._serving.get(id) == c && this._serving.delete(id));
+    const waits = (): boolean => (clearTimeout(timer), serving.get(id) == c && serving.delete(id));
     c.signal.addEventListener("abort", waits);
     new Promise<unknown>((ok) => ok(handler(payload, c.signal))).then(
       (ok) =>
         waits() &&
-        (ok instanceof Uint8Array
-          ? this._send({ t: 1, id, outcome: 0, ok })
-          : fail(new RemoteError(INTERNAL, `"${method}" did not answer bytes`))),
+        (ok instanceof Uint8Array ? send([1, id, 0, ok]) : fail(new RemoteError(INTERNAL, `"${method}" did not answer bytes`))),
       (err) => waits() && fail(err instanceof RemoteError ? err : new RemoteError(INTERNAL, String(err?.message ?? err))),
     );
-  }
+  };
 
   /** Settles a pending call; `withdraw` also takes it back from the queue or tells the peer to stop. */
-  private _settle(id: bigint, result: Uint8Array | Error, withdraw?: boolean): void {
-    const p = this._pending.get(id);
+  const settle = (id: bigint, result: Uint8Array | Error, withdraw?: boolean): void => {
+    const p = pending.get(id);
     if (!p) return;
-    this._pending.delete(id);
+    pending.delete(id);
     clearTimeout(p[2]);
     p[result instanceof Error ? 1 : 0](result as never);
     // Connected, the peer is told to stop (a call still queued goes out just before its cancel).
     if (withdraw)
-      if (this._phase == PHASE_CONNECTED) this._send({ t: 3, id });
-      else this._queue = this._queue.filter((m) => m.t || m.id != id);
-  }
+      if (phase == PHASE_CONNECTED) send([3, id]);
+      else queue = queue.filter((m) => m[0] || m[1] != id);
+  };
 
   /** Queues a message; what one turn of the event loop sends goes out coalesced. */
-  private _send(m: Message): void {
-    if (this._queue.push(m) == 1 && this._phase == PHASE_CONNECTED) queueMicrotask(() => this._flush());
-  }
+  const send = (m: Message): void => {
+    if (queue.push(m) == 1 && phase == PHASE_CONNECTED) queueMicrotask(flush);
+  };
 
   /** Sends the queue in frames no longer than the peer accepts. */
-  private _flush(): void {
-    if (this._phase != PHASE_CONNECTED) return;
-    const room = this._peerMax - 26;
+  const flush = (): void => {
+    if (phase != PHASE_CONNECTED) return;
+    const room = peerMax - 26;
     let parts: Uint8Array[] = [];
     let size = 0;
-    for (const m of this._queue.splice(0)) {
+    for (const m of queue.splice(0)) {
       const part = encodeMessage(m);
       if (part.length > room) {
-        if (m.t == 0) this._settle(m.id, new BusError("too-large", "over the peer's frame limit"));
-        else if (m.t == 1) this._send({ t: 1, id: m.id, outcome: 1, code: INTERNAL, message: "over the caller's frame limit" });
+        if (m[0] == 0) settle(m[1], new BusError("too-large", "over the peer's frame limit"));
+        else if (m[0] == 1) send([1, m[1], 1, INTERNAL, "over the caller's frame limit"]);
         continue;
       }
       if (size + part.length > room || parts.length == 1024) {
-        this._post(encodePacked(this._version, this._sid, parts));
+        post(encodePacked(version, sid, parts));
         parts = [];
         size = 0;
       }
       parts.push(part);
       size += part.length;
     }
-    if (parts.length) this._post(encodePacked(this._version, this._sid, parts));
-  }
+    if (parts.length) post(encodePacked(version, sid, parts));
+  };
 
-  private _post(frame: Uint8Array): void {
-    this._port?.postMessage(frame, frame.length > 4096 ? [frame.buffer] : []);
-  }
+  const post = (frame: Uint8Array): void => port?.postMessage(frame, frame.length > 4096 ? [frame.buffer] : []);
+
+  link.self.addEventListener("message", onWindow);
+  if (link.gone) watch = setInterval(() => link.gone!() && shut("the peer window is gone"), 250);
+  start();
+
+  return {
+    get state(): State {
+      return phase == PHASE_CONNECTED ? "connected" : phase == PHASE_CLOSED ? "closed" : ever ? "reconnecting" : "connecting";
+    },
+    stats,
+    closed,
+
+    connected: () =>
+      phase == PHASE_CONNECTED
+        ? Promise.resolve()
+        : phase == PHASE_CLOSED
+          ? Promise.reject(full())
+          : new Promise((ok, no) => void waiters.push([ok, no])),
+
+    call: (method, payload, options = {}) =>
+      new Promise((ok, no) => {
+        const timeout = options.timeout ?? o.callTimeout ?? 30000;
+        const busy = full(pending.size);
+        if (busy) return no(busy);
+        const id = nextId++;
+        const fail = (kind: Failure, why?: string): void => settle(id, new BusError(kind, why), true);
+        pending.set(id, [ok, no, setTimeout(() => fail("timeout", `"${method}": no reply in ${timeout} ms`), timeout)]);
+        const signal = options.signal;
+        if (signal) {
+          const abort = (): void => fail("cancelled");
+          if (signal.aborted) return abort();
+          signal.addEventListener("abort", abort, { once: true });
+        }
+        send([0, id, method, payload, timeout]);
+      }),
+
+    handle(method, handler) {
+      handlers.set(method, handler);
+      return () => handlers.get(method) == handler && handlers.delete(method);
+    },
+
+    emit(topic, payload) {
+      const busy = full();
+      if (busy) throw busy;
+      send([2, topic, payload]);
+    },
+
+    on(topic, listener) {
+      let set = topics.get(topic);
+      if (!set) topics.set(topic, (set = new Set()));
+      set.add(listener);
+      return () => set.delete(listener);
+    },
+
+    close(reason = "closed") {
+      if (phase == PHASE_CONNECTED) post(encodePacked(version, sid, [encodeMessage([6, reason])]));
+      shut("closed locally: " + reason);
+    },
+  };
 }

@@ -4,7 +4,8 @@
 export {
   BAD_REQUEST,
   BusError,
-  Connection,
+  type Connection,
+  connect,
   type Failure,
   type Handler,
   INTERNAL,

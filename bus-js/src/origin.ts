@@ -58,50 +58,43 @@ export const builtInSuffixes = (): string[] => [...SUFFIXES];
 
 const isIp = (host: string): boolean => host[0] == "[" || /^[\d.]+$/.test(host);
 
-interface Wildcard {
-  scheme: string;
-  /** ".example.com" */
-  suffix: string;
-  /** "" for the scheme's default port */
-  port: string;
-}
+// Checks of a raw entry, in order: the first that matches names the problem.
+// What passes is `scheme://host[:port]`, maybe with `*.` before the host and
+// a `/` after it.
+const RULES: [RegExp, Problem][] = [
+  [/^\s*$/, "empty"],
+  [/[\s\p{Cc}]/u, "whitespace"],
+  [/^null$/i, "opaque-not-a-pattern"],
+  [/^(?![^:]*:\/\/)/, "not-a-url"],
+  [/^(?!https?:\/\/)/i, "scheme"],
+  [/[\^$()|\\+{}<>]/, "regex-like"],
+  [/%/, "percent-encoded"],
+  [/@/, "userinfo"],
+  // A star anywhere but in a `*.` right after the scheme, or a second one.
+  [/^[^:]*:\/\/(?!\*\.[^*]*$).*\*/, "misplaced-wildcard"],
+  [/^[^#]*\?/, "query"],
+  [/#/, "fragment"],
+  [/:\/\/[^/]*\/./, "path"],
+];
 
-function parse(raw: string): string | Wildcard {
+/** An entry's canonical form: the origin for an exact entry, `scheme://*.domain[:port]` for a wildcard. */
+function parse(raw: string): string {
   const no = (p: Problem): never => {
     throw new OriginError(raw, p);
   };
-  if (!raw.trim()) no("empty");
-  if (/[\s\p{Cc}]/u.test(raw)) no("whitespace");
-  if (raw.toLowerCase() == "null") no("opaque-not-a-pattern");
-  const m = /^([^:]*):\/\/(.*)$/s.exec(raw);
-  if (!m) no("not-a-url");
-  const scheme = m![1].toLowerCase();
-  let rest = m![2];
-  if (scheme != "http" && scheme != "https") no("scheme");
-  if (/[\^$()|\\+{}<>]/.test(raw)) no("regex-like");
-  if (raw.includes("%")) no("percent-encoded");
-  if (rest.includes("@")) no("userinfo");
-  const wild = rest.startsWith("*.");
-  if (wild) rest = rest.slice(2);
-  if (rest.includes("*")) no("misplaced-wildcard");
-  const end = rest.search(/[/?#]/);
-  const authority = end < 0 ? rest : rest.slice(0, end);
-  const tail = end < 0 ? "" : rest.slice(end);
-  const mark = /[?#]/.exec(tail);
-  if (mark) no(mark[0] == "?" ? "query" : "fragment");
-  if (tail.length > 1) no("path");
+  for (const [re, p] of RULES) if (re.test(raw)) no(p);
   let url: URL;
   try {
-    url = new URL(scheme + "://" + authority);
+    url = new URL(raw.replace("*.", ""));
   } catch {
     return no("not-a-url");
   }
   const host = url.hostname;
   if (host.endsWith(".")) no("trailing-dot");
-  if (!wild) return url.origin;
+  if (!raw.includes("*")) return url.origin;
   if (isIp(host)) no("wildcard-over-ip");
   if (host.includes(".") ? SUFFIXES.has(host) : host != "localhost") no("wildcard-over-public-suffix");
-  return { scheme, suffix: "." + host, port: url.port };
+  return url.origin.replace("//", "//*.");
 }
 
 /**
@@ -116,7 +109,8 @@ function parse(raw: string): string | Wildcard {
 export class Allowlist {
   /** Canonical exact origins, in the order given. */
   readonly exact: string[] = [];
-  private readonly _wild: Wildcard[] = [];
+  /** Canonical wildcard entries, `scheme://*.domain[:port]`. */
+  private readonly _wild: string[] = [];
 
   /**
    * Throws an {@link OriginError} that says what to write for any entry that
@@ -130,11 +124,8 @@ export class Allowlist {
   ) {
     for (const raw of entries) {
       const e = parse(raw);
-      if (typeof e == "string") {
-        if (!this.exact.includes(e)) this.exact.push(e);
-      } else if (!this._wild.some((w) => w.scheme == e.scheme && w.suffix == e.suffix && w.port == e.port)) {
-        this._wild.push(e);
-      }
+      const list = e.includes("*") ? this._wild : this.exact;
+      if (!list.includes(e)) list.push(e);
     }
   }
 
@@ -147,7 +138,6 @@ export class Allowlist {
   allows(origin: string): boolean {
     if (origin == "null") return this.opaque;
     if (this.exact.includes(origin)) return true;
-    if (!this._wild.length) return false;
     let url: URL;
     try {
       url = new URL(origin);
@@ -156,23 +146,16 @@ export class Allowlist {
     }
     const host = url.hostname;
     // Only what a browser writes as an origin, exactly (no path, no default
-    // port, no upper case), with a DNS name of non-empty labels.
+    // port, no upper case), with a DNS name of non-empty labels; then each
+    // domain above the host, as a wildcard entry over it would read.
     if (url.origin != origin || isIp(host) || !/^[a-z\d_-]+(\.[a-z\d_-]+)*$/.test(host)) return false;
-    return this._wild.some(
-      (w) =>
-        url.protocol == w.scheme + ":" &&
-        url.port == w.port &&
-        host.length > w.suffix.length &&
-        host.endsWith(w.suffix),
-    );
+    for (let i = 0; (i = host.indexOf(".", i) + 1); )
+      if (this._wild.includes(origin.replace(host, "*." + host.slice(i)))) return true;
+    return false;
   }
 
   /** The canonical entries, space-separated (`null` last when opted in). */
   toString(): string {
-    return [
-      ...this.exact,
-      ...this._wild.map((w) => `${w.scheme}://*${w.suffix}${w.port ? ":" + w.port : ""}`),
-      ...(this.opaque ? ["null"] : []),
-    ].join(" ");
+    return [...this.exact, ...this._wild, ...(this.opaque ? ["null"] : [])].join(" ");
   }
 }

@@ -2,12 +2,12 @@
 // the page knows it, and how to tell that it is gone. Nothing here decides
 // anything about the protocol.
 
-import { Connection, type Options, allowlistOf, mustAllow } from "./connection.js";
+import { type Connection, type Options, allowlistOf, connect, mustAllow } from "./connection.js";
 
 const originOf = (url: string): string => new URL(url, location.href).origin;
 
-const connect = (role: "host" | "guest", peer: Window, o: Options, origin?: string, gone?: () => boolean): Connection =>
-  new Connection(role, { peer, self: window, origin, gone }, o);
+const to = (role: "host" | "guest", peer: Window, o: Options, origin?: string, gone?: () => boolean): Connection =>
+  connect(role, { peer, self: window, origin, gone }, o);
 
 /**
  * Connects to a child iframe. Its origin comes from its `src`, must be in
@@ -24,7 +24,7 @@ export function connectIframe(iframe: HTMLIFrameElement, options: Options): Conn
   const peer = iframe.contentWindow;
   if (!peer) throw new Error("append the iframe to the document, then connect");
   const src = iframe.src;
-  return connect("host", peer, options, /^https?:/i.test(src) ? originOf(src) : undefined, () => !iframe.isConnected);
+  return to("host", peer, options, /^https?:/i.test(src) ? originOf(src) : undefined, () => !iframe.isConnected);
 }
 
 /**
@@ -39,7 +39,7 @@ export function connectIframe(iframe: HTMLIFrameElement, options: Options): Conn
  */
 export function connectParent(options: Options): Connection {
   if (parent == window) throw new Error("this page is not in an iframe");
-  return connect("guest", parent, options, location.ancestorOrigins?.[0]);
+  return to("guest", parent, options, location.ancestorOrigins?.[0]);
 }
 
 /**
@@ -50,7 +50,7 @@ export function connectOpener(options: Options): Connection {
   const opener = window.opener as Window | null;
   if (!opener) throw new Error("this window has no opener (opened with noopener, or not by a page)");
   const referrer = document.referrer;
-  return connect("guest", opener, options, referrer && originOf(referrer), () => opener.closed);
+  return to("guest", opener, options, referrer && originOf(referrer), () => opener.closed);
 }
 
 /**
@@ -58,7 +58,7 @@ export function connectOpener(options: Options): Connection {
  * `noopener`). The peer's origin comes from `url`.
  */
 export function connectPopup(popup: Window, url: string, options: Options): Connection {
-  return connect("host", popup, options, originOf(url), () => popup.closed);
+  return to("host", popup, options, originOf(url), () => popup.closed);
 }
 
 /**

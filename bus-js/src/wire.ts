@@ -1,6 +1,10 @@
 // The frame codec of docs/PROTOCOL.md (sections 3 and 4): a 22-byte header
 // ("wbus", version, session id) and a body in postcard's layout. Decoding
 // checks the form, the size and the message count before it reads the body.
+//
+// Bodies and messages are tuples whose first element is their index on the
+// wire and whose other elements are their fields in wire order: the codec is
+// one loop over a type string per kind, and the bundle carries no field names.
 
 /** Protocol versions a peer speaks, inclusive. */
 export interface Versions {
@@ -8,36 +12,33 @@ export interface Versions {
   max: number;
 }
 
-/** A message inside a `Messages` body; `t` is its index on the wire. */
+/** A message inside a `Messages` body. */
 export type Message =
-  | { t: 0; id: bigint; method: string; payload: Uint8Array; timeout?: number }
+  | [t: 0, id: bigint, method: string, payload: Uint8Array, timeout?: number]
   | Reply
-  | { t: 2; topic: string; payload: Uint8Array }
-  | { t: 3; id: bigint }
-  | { t: 4 }
-  | { t: 5 }
-  | { t: 6; reason: string }
-  | { t: 7; count: number };
+  | [t: 2, topic: string, payload: Uint8Array]
+  | [t: 3, id: bigint]
+  | [t: 4]
+  | [t: 5]
+  | [t: 6, reason: string]
+  | [t: 7, count: number];
 
-/** A reply: `outcome` 0 carries `ok`, 1 an error's `code`, `message` and `data`. */
+/** A reply: outcome 0 carries the answer's bytes, 1 an error's code, message and data. */
 export type Reply =
-  | { t: 1; id: bigint; outcome: 0; ok: Uint8Array }
-  | { t: 1; id: bigint; outcome: 1; code: number; message: string; data?: Uint8Array };
+  | [t: 1, id: bigint, outcome: 0, ok: Uint8Array]
+  | [t: 1, id: bigint, outcome: 1, code: number, message: string, data?: Uint8Array];
 
-/** A frame's body; `t` is its index on the wire. `min`/`max` are a version range, `limit` a frame limit. */
+/** A frame's body: knock, hello, welcome, refuse, ready, messages. `limit` is a frame limit. */
 export type Body =
-  | ({ t: 0 } & Versions)
-  | ({ t: 1; nonce: Uint8Array; limit: number } & Versions)
-  | { t: 2; nonce: Uint8Array; version: number; limit: number }
-  | ({ t: 3; refusal: 0 } & Versions)
-  | { t: 4 }
-  | { t: 5; messages: Message[] };
+  | [t: 0, min: number, max: number]
+  | [t: 1, min: number, max: number, nonce: Uint8Array, limit: number]
+  | [t: 2, nonce: Uint8Array, version: number, limit: number]
+  | [t: 3, refusal: 0, min: number, max: number]
+  | [t: 4]
+  | [t: 5, messages: Message[]];
 
-export interface Frame {
-  version: number;
-  session: Uint8Array;
-  body: Body;
-}
+/** A frame: its header's version and session id, and its body. */
+export type Frame = [version: number, session: Uint8Array, body: Body];
 
 /** Why a byte string is not a frame we act on. */
 export type DecodeError = "foreign" | "too-large" | "too-many-messages" | "malformed";
@@ -50,169 +51,166 @@ const NS = "wbus";
 const utf8 = new TextEncoder();
 const text = new TextDecoder("utf-8", { fatal: true });
 
-// Each body and message is a list of `name:type` fields in wire order.
-// Types: u u32, h u16, i u64 (a bigint), z i32 (zigzag), s string, b bytes,
-// n 16-byte nonce, o optional u32, p optional bytes.
-type Schema = string[][];
-const schema = (fields: string): Schema => (fields ? fields.split(" ").map((f) => f.split(":")) : []);
-const BODIES = ["min:h max:h", "min:h max:h nonce:n limit:u", "nonce:n version:h limit:u", "refusal:u min:h max:h", ""].map(schema);
-const MESSAGES = ["id:i method:s payload:b timeout:o", "id:i outcome:u", "topic:s payload:b", "id:i", "", "", "reason:s", "count:u"].map(
-  schema,
-);
-const OUTCOMES = ["ok:b", "code:z message:s data:p"].map(schema);
+// Each kind's fields in wire order, one letter per field: u u32, h u16,
+// i u64 (a bigint), z i32 (zigzag), s string, b bytes, n 16-byte nonce,
+// o optional u32, p optional bytes (optional fields come last), r a reply's
+// outcome (a u32 whose value picks the fields that follow it). A `Messages`
+// body's count and messages are read apart, after the count is checked.
+const BODIES = ["hh", "hhnu", "nhu", "uhh", "", ""];
+const MESSAGES = ["isbo", "ir", "sb", "i", "", "", "s", "u"];
+const OUTCOMES = ["b", "zsp"];
 
-type Fields = Record<string, unknown>;
-
-class Writer {
-  b = new Uint8Array(64);
-  n = 0;
-
-  room(k: number): void {
-    if (this.n + k > this.b.length) {
-      const b = new Uint8Array((this.n + k) * 2);
-      b.set(this.b);
-      this.b = b;
+/** Writes postcard bytes into a growing buffer. */
+function writer() {
+  let b = new Uint8Array(64);
+  let n = 0;
+  const room = (k: number): void => {
+    if (n + k > b.length) {
+      const c = new Uint8Array((n + k) * 2);
+      c.set(b);
+      b = c;
     }
-  }
-
-  u8(v: number): void {
-    this.room(1);
-    this.b[this.n++] = v;
-  }
-
+  };
+  const u8 = (v: number): void => {
+    room(1);
+    b[n++] = v;
+  };
   /** An unsigned varint; `v` is a number below 2^53 or a bigint. */
-  uv(v: number | bigint): void {
+  const uv = (v: number | bigint): void => {
     let x = BigInt(v);
-    for (; x > 127n; x >>= 7n) this.u8(Number(x & 127n) | 128);
-    this.u8(Number(x));
-  }
-
-  raw(bytes: Uint8Array): void {
-    this.room(bytes.length);
-    this.b.set(bytes, this.n);
-    this.n += bytes.length;
-  }
-
-  fields(s: Schema, f: Fields): void {
-    for (const [name, type] of s) {
-      let v = f[name] as never;
-      if (type == "o" || type == "p") {
-        this.u8(v === undefined ? 0 : 1);
-        if (v === undefined) continue;
+    for (; x > 127n; x >>= 7n) u8(Number(x & 127n) | 128);
+    u8(Number(x));
+  };
+  const raw = (bytes: Uint8Array): void => {
+    room(bytes.length);
+    b.set(bytes, n);
+    n += bytes.length;
+  };
+  return {
+    _u8: u8,
+    _uv: uv,
+    _raw: raw,
+    /** Writes a message or body: its kind from `table`'s index, then its fields. */
+    _write(table: string[], m: unknown[]): void {
+      uv(m[0] as number);
+      for (let k = 0, types = table[m[0] as number]; k < types.length; k++) {
+        const type = types[k];
+        let v = m[k + 1] as never;
+        if (type == "o" || type == "p") {
+          u8(v === undefined ? 0 : 1);
+          if (v === undefined) continue;
+        }
+        if (type == "r") types += OUTCOMES[v];
+        if (type == "z") v = (((v << 1) ^ (v >> 31)) >>> 0) as never;
+        if (type == "s") v = utf8.encode(v) as never;
+        if (type == "n") raw(v);
+        else if (type == "s" || type == "b" || type == "p") uv((v as Uint8Array).length), raw(v);
+        else uv(v);
       }
-      if (type == "z") v = (((v << 1) ^ (v >> 31)) >>> 0) as never;
-      if (type == "s") v = utf8.encode(v) as never;
-      if (type == "s" || type == "b" || type == "p") this.uv((v as Uint8Array).length);
-      if (type == "s" || type == "b" || type == "p" || type == "n") this.raw(v);
-      else this.uv(v);
-    }
-  }
-
-  done(): Uint8Array {
-    return this.b.slice(0, this.n);
-  }
+    },
+    _done: (): Uint8Array => b.slice(0, n),
+  };
 }
 
-class Reader {
-  constructor(
-    readonly b: Uint8Array,
-    public i: number,
-  ) {}
-
-  u8(): number {
-    if (this.i >= this.b.length) throw 0;
-    return this.b[this.i++];
-  }
-
+/** Reads postcard from `b` at `i`; throws on anything out of form. */
+function reader(b: Uint8Array, i: number) {
+  const u8 = (): number => {
+    if (i >= b.length) throw 0;
+    return b[i++];
+  };
   /** An unsigned varint of at most `bits` bits, as postcard writes it. */
-  big(bits: number): bigint {
+  const big = (bits: number): bigint => {
     let r = 0n;
     for (let s = 0; s < bits; s += 7) {
-      const b = this.u8();
-      r |= BigInt(b & 127) << BigInt(s);
-      if (b < 128) {
+      const x = u8();
+      r |= BigInt(x & 127) << BigInt(s);
+      if (x < 128) {
         if (r >> BigInt(bits)) break;
         return r;
       }
     }
     throw 0;
-  }
-
-  uv(bits = 32): number {
-    return Number(this.big(bits));
-  }
-
-  raw(n: number): Uint8Array {
-    if (n > this.b.length - this.i) throw 0;
-    return this.b.slice(this.i, (this.i += n));
-  }
-
-  fields(s: Schema, f: Fields): Fields {
-    for (const [name, type] of s) {
-      if (type == "o" || type == "p") {
-        const some = this.u8();
-        if (some > 1) throw 0;
-        if (!some) continue;
+  };
+  const uv = (bits = 32): number => Number(big(bits));
+  const raw = (n: number): Uint8Array => {
+    if (n > b.length - i) throw 0;
+    return b.slice(i, (i += n));
+  };
+  return {
+    _uv: uv,
+    /** Reads a message or body into a tuple that starts with its kind. */
+    _read(table: string[]): unknown[] {
+      const m: unknown[] = [uv()];
+      for (let k = 0, types = table[m[0] as number]; k < types.length; k++) {
+        const type = types[k];
+        if (type == "o" || type == "p") {
+          const some = u8();
+          if (some > 1) throw 0;
+          // An absent optional field is left out.
+          if (!some) continue;
+        }
+        const v =
+          type == "h"
+            ? uv(16)
+            : type == "i"
+              ? big(64)
+              : type == "z"
+                ? ((z) => (z >>> 1) ^ -(z & 1))(uv())
+                : type == "n"
+                  ? raw(16)
+                  : type == "s"
+                    ? text.decode(raw(uv()))
+                    : type == "b" || type == "p"
+                      ? raw(uv())
+                      : uv();
+        if (type == "r") {
+          const more = OUTCOMES[v as number];
+          if (more == null) throw 0;
+          types += more;
+        }
+        m.push(v);
       }
-      f[name] =
-        type == "h"
-          ? this.uv(16)
-          : type == "i"
-            ? this.big(64)
-            : type == "z"
-              ? ((z) => (z >>> 1) ^ -(z & 1))(this.uv())
-              : type == "n"
-                ? this.raw(16)
-                : type == "s"
-                  ? text.decode(this.raw(this.uv()))
-                  : type == "b" || type == "p"
-                    ? this.raw(this.uv())
-                    : this.uv();
-    }
-    return f;
-  }
+      return m;
+    },
+  };
 }
 
-function header(w: Writer, version: number, session: Uint8Array, t: number): void {
-  w.raw(utf8.encode(NS));
-  w.u8(version & 255);
-  w.u8(version >> 8);
-  w.raw(session);
-  w.u8(t);
+function header(version: number, session: Uint8Array) {
+  const w = writer();
+  w._raw(utf8.encode(NS));
+  w._u8(version & 255);
+  w._u8(version >> 8);
+  w._raw(session);
+  return w;
 }
 
 /** Encodes one message alone (to measure it, or to pack it into a frame). */
 export function encodeMessage(m: Message): Uint8Array {
-  const w = new Writer();
-  w.u8(m.t);
-  w.fields(MESSAGES[m.t], m);
-  if (m.t == 1) w.fields(OUTCOMES[m.outcome], m);
-  return w.done();
+  const w = writer();
+  w._write(MESSAGES, m);
+  return w._done();
 }
 
 /** A `Messages` frame from messages already encoded with `encodeMessage`. */
 export function encodePacked(version: number, session: Uint8Array, parts: Uint8Array[]): Uint8Array {
-  const w = new Writer();
-  header(w, version, session, 5);
-  w.uv(parts.length);
-  for (const p of parts) w.raw(p);
-  return w.done();
+  const w = header(version, session);
+  w._uv(5);
+  w._uv(parts.length);
+  for (const p of parts) w._raw(p);
+  return w._done();
 }
 
 /** Encodes a frame. */
-export function encode(f: Frame): Uint8Array {
-  const b = f.body;
-  if (b.t == 5) return encodePacked(f.version, f.session, b.messages.map(encodeMessage));
-  const w = new Writer();
-  header(w, f.version, f.session, b.t);
-  w.fields(BODIES[b.t], b as Fields);
-  return w.done();
+export function encode([version, session, body]: Frame): Uint8Array {
+  if (body[0] == 5) return encodePacked(version, session, body[1].map(encodeMessage));
+  const w = header(version, session);
+  w._write(BODIES, body);
+  return w._done();
 }
 
 /** Whether `bytes` starts like one of our frames (else it is foreign). */
-export function isFrame(bytes: Uint8Array): boolean {
-  return bytes.length >= HEADER && String.fromCharCode(...bytes.subarray(0, 4)) == NS;
-}
+export const isFrame = (bytes: Uint8Array): boolean =>
+  bytes.length >= HEADER && String.fromCharCode(...bytes.subarray(0, 4)) == NS;
 
 /**
  * Decodes a frame, checking in the protocol's order: the form (else
@@ -222,23 +220,19 @@ export function isFrame(bytes: Uint8Array): boolean {
 export function decode(bytes: Uint8Array, max: number): Frame | DecodeError {
   if (!isFrame(bytes)) return "foreign";
   if (bytes.length > max) return "too-large";
-  const r = new Reader(bytes, HEADER);
+  const r = reader(bytes, HEADER);
   try {
-    const t = r.uv();
-    let body: Fields = { t };
-    if (t == 5) {
-      const n = r.uv();
+    let body = r._read(BODIES);
+    if (body[0] == 5) {
+      const n = r._uv();
       if (n > MAX_MESSAGES) return "too-many-messages";
-      const messages: Fields[] = [];
-      while (n > messages.length) {
-        const t = r.uv();
-        const m = r.fields(MESSAGES[t], { t });
-        messages.push(m.t == 1 ? r.fields(OUTCOMES[m.outcome as number], m) : m);
-      }
-      body.messages = messages;
-    } else body = r.fields(BODIES[t], body);
-    if (body.refusal) throw 0;
-    return { version: bytes[4] | (bytes[5] << 8), session: bytes.slice(6, HEADER), body: body as Body };
+      const messages = [];
+      while (n > messages.length) messages.push(r._read(MESSAGES));
+      body = [5, messages];
+    }
+    // A refusal v1 does not define (a kind past the tables threw already).
+    if (body[0] == 3 && body[1]) throw 0;
+    return [bytes[4] | (bytes[5] << 8), bytes.slice(6, HEADER), body as Body];
   } catch {
     return "malformed";
   }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { afterEach, test } from "node:test";
-import { BAD_REQUEST, Connection, RemoteError } from "../src/connection.js";
+import { BAD_REQUEST, type Connection, connect, RemoteError } from "../src/connection.js";
 import { Api, Everything, type Shape } from "./generated/kitchen.js";
 import { TestWindow, link } from "./windows.js";
 
@@ -75,8 +75,8 @@ afterEach(() => made.splice(0).forEach((c) => c.close("test over")));
 async function pair(): Promise<[Connection, Connection]> {
   const shop = new TestWindow("https://shop.example");
   const pay = new TestWindow("https://pay.example");
-  const host = new Connection("host", link(shop, pay, pay.origin), { allow: [pay.origin] });
-  const guest = new Connection("guest", link(pay, shop), { allow: [shop.origin] });
+  const host = connect("host", link(shop, pay, pay.origin), { allow: [pay.origin] });
+  const guest = connect("guest", link(pay, shop), { allow: [shop.origin] });
   made.push(host, guest);
   await Promise.all([host.connected(), guest.connected()]);
   return [host, guest];

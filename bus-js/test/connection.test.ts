@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 import {
   BusError,
-  Connection,
+  type Connection,
+  connect,
   INTERNAL,
   METHOD_NOT_FOUND,
   type Options,
@@ -43,8 +44,8 @@ const end = (...c: Connection[]): void => c.forEach((x) => x.close("test over"))
 // Every connection a test makes is closed after it, passed or failed, so
 // no port or timer outlives its test.
 const made: Connection[] = [];
-const make = (...args: ConstructorParameters<typeof Connection>): Connection => {
-  const c = new Connection(...args);
+const make = (...args: Parameters<typeof connect>): Connection => {
+  const c = connect(...args);
   made.push(c);
   return c;
 };
@@ -154,7 +155,7 @@ test("the guest reloads: pending calls fail as disconnected, the new document co
   await sleep(20);
   // The widget's document goes away without a word, and a new one loads.
   pay.unload();
-  (guest as unknown as { _port: MessagePort })._port.close();
+  pay.port!.close();
   const reloaded = make("guest", link(pay, shop), { allow: [SHOP] });
   reloaded.handle("total", (req) => bytes(req[0] + 1));
   const err = await pending.catch((e) => e);
@@ -202,12 +203,8 @@ test("a rogue origin and an impostor window are refused, and the session holds",
   const seen: string[] = [];
   const guest2 = guest;
   guest2.handle("total", () => bytes(1));
-  const knock = encode({ version: 1, session: new Uint8Array(16), body: { t: 0, min: 1, max: 1 } });
-  const hello = encode({
-    version: 1,
-    session: new Uint8Array(16),
-    body: { t: 1, min: 1, max: 1, nonce: new Uint8Array(16).fill(9), limit: 1 << 20 },
-  });
+  const knock = encode([1, new Uint8Array(16), [0, 1, 1]]);
+  const hello = encode([1, new Uint8Array(16), [1, 1, 1, new Uint8Array(16).fill(9), 1 << 20]]);
   // A rogue page posts a knock to the shop, and a hello to the widget.
   shop.seenBy(evil).postMessage(knock, SHOP);
   pay.seenBy(evil).postMessage(hello, PAY);
@@ -240,22 +237,21 @@ test("a host whose iframe is from an allowed origin talks to that origin only", 
 });
 
 test("a compromised peer on the port: wrong session, bad bytes, oversize and replies to nothing are refused", async () => {
-  const { host, guest } = await pair({ maxFrameBytes: 1536 });
-  const g = guest as unknown as { _port: MessagePort; _sid: Uint8Array };
-  const sid = g._sid;
+  const { pay, host, guest } = await pair({ maxFrameBytes: 1536 });
+  const sid = pay.session!;
   const other = new Uint8Array(16).fill(3);
-  const post = (frame: Uint8Array | unknown): void => g._port.postMessage(frame);
-  post(encodePacked(1, other, [encodeMessage({ t: 4 })]));
-  post(encodePacked(2, sid, [encodeMessage({ t: 4 })]));
-  post(encodePacked(1, sid, [encodeMessage({ t: 1, id: 99n, outcome: 0, ok: bytes() })]));
+  const post = (frame: Uint8Array | unknown): void => pay.port!.postMessage(frame);
+  post(encodePacked(1, other, [encodeMessage([4])]));
+  post(encodePacked(2, sid, [encodeMessage([4])]));
+  post(encodePacked(1, sid, [encodeMessage([1, 99n, 0, bytes()])]));
   post(encodePacked(1, sid, [new Uint8Array([9])]));
-  post(encodePacked(1, sid, [encodeMessage({ t: 2, topic: "t", payload: new Uint8Array(2000) })]));
-  post(encode({ version: 1, session: sid, body: { t: 5, messages: Array(1025).fill({ t: 4 }) } }));
-  post(encode({ version: 1, session: sid, body: { t: 0, min: 1, max: 1 } }));
-  post(encodePacked(1, sid, [encodeMessage({ t: 7, count: 1 }), encodeMessage({ t: 2, topic: "t", payload: bytes() })]));
-  post([encodePacked(1, sid, [encodeMessage({ t: 4 })]), bytes(1)]);
-  post(encodePacked(1, sid, [encodeMessage({ t: 0, id: 5n, method: "slow", payload: bytes() })]));
-  post(encodePacked(1, sid, [encodeMessage({ t: 0, id: 5n, method: "slow", payload: bytes() })]));
+  post(encodePacked(1, sid, [encodeMessage([2, "t", new Uint8Array(2000)])]));
+  post(encode([1, sid, [5, Array(1025).fill([4])]]));
+  post(encode([1, sid, [0, 1, 1]]));
+  post(encodePacked(1, sid, [encodeMessage([7, 1]), encodeMessage([2, "t", bytes()])]));
+  post([encodePacked(1, sid, [encodeMessage([4])]), bytes(1)]);
+  post(encodePacked(1, sid, [encodeMessage([0, 5n, "slow", bytes()])]));
+  post(encodePacked(1, sid, [encodeMessage([0, 5n, "slow", bytes()])]));
   post({ not: "ours" });
   host.handle("slow", () => new Promise(() => {}));
   await until(() => host.stats.foreign == 1, 2000, "the last message");
@@ -294,9 +290,8 @@ test("the heartbeat ends a silent session; the connection waits for the peer", a
   const slow = host.call("never", bytes()).catch((e) => e);
   // The widget freezes: nothing it receives is answered.
   pay.unload();
-  const g = guest as unknown as { _port: MessagePort };
-  g._port.onmessage = null;
-  g._port.close();
+  pay.port!.onmessage = null;
+  pay.port!.close();
   const err = await slow;
   assert.ok(err.kind == "disconnected" || err.code == METHOD_NOT_FOUND, String(err));
   await until(() => host.state == "reconnecting", 2000, "the heartbeat to end the session");
@@ -306,9 +301,9 @@ test("the heartbeat ends a silent session; the connection waits for the peer", a
 test("options are checked: an empty allowlist or a peer outside it is refused with what to do", () => {
   const shop = new TestWindow(SHOP);
   const pay = new TestWindow(PAY);
-  assert.throws(() => new Connection("host", link(shop, pay, PAY), { allow: [] }), /empty allowlist/);
-  assert.throws(() => new Connection("host", link(shop, pay, PAY), { allow: [EVIL] }), /not in the allowlist.*add it/);
-  assert.throws(() => new Connection("host", link(shop, pay, PAY), { allow: ["https://*.com"] }), /public-suffix.*a domain you own/);
+  assert.throws(() => connect("host", link(shop, pay, PAY), { allow: [] }), /empty allowlist/);
+  assert.throws(() => connect("host", link(shop, pay, PAY), { allow: [EVIL] }), /not in the allowlist.*add it/);
+  assert.throws(() => connect("host", link(shop, pay, PAY), { allow: ["https://*.com"] }), /public-suffix.*a domain you own/);
 });
 
 test("served and settled calls leave no timer behind", async () => {
@@ -345,11 +340,7 @@ test("a guest answering a restarted host's hello gives up after reconnectTimeout
   const { shop, pay, guest } = await pair({}, { reconnectTimeout: 300, handshakeTimeout: 5000 });
   // The host's document goes silent and a new hello (a restarted host) arrives; no Ready follows.
   shop.listeners.clear();
-  const hello = encode({
-    version: 1,
-    session: new Uint8Array(16),
-    body: { t: 1, min: 1, max: 1, nonce: new Uint8Array(16).fill(9), limit: 65536 },
-  });
+  const hello = encode([1, new Uint8Array(16), [1, 1, 1, new Uint8Array(16).fill(9), 65536]]);
   pay.seenBy(shop).postMessage(hello, PAY);
   await until(() => guest.state == "closed", 2000, "the guest to give up");
   assert.match(await guest.closed, /no new session in 300 ms \(reconnectTimeout\)/);

@@ -13,6 +13,13 @@ export class TestWindow {
   readonly listeners = new Set<Listener>();
   /** Every targetOrigin posted to this window, in order. */
   readonly targets: string[] = [];
+  /**
+   * The last port posted to this window, and the session id in the header of
+   * the frame that brought it: a guest's private port (the one its bus
+   * adopted) and its session, for tests that act as a compromised peer.
+   */
+  port?: MessagePort;
+  session?: Uint8Array;
   private readonly handles = new Map<TestWindow, PeerWindow>();
 
   constructor(public origin: string) {}
@@ -38,6 +45,10 @@ export class TestWindow {
           setTimeout(() => {
             if (targetOrigin != "*" && targetOrigin != this.origin) return;
             const e = { data: clone.data, origin, source, ports: clone.transfer } as unknown as MessageEvent;
+            if (clone.transfer[0] instanceof MessagePort && clone.data instanceof Uint8Array) {
+              this.port = clone.transfer[0];
+              this.session = clone.data.slice(6, 22);
+            }
             for (const l of [...this.listeners]) l(e);
           });
         },

@@ -14,50 +14,50 @@ const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "hex"));
 
 /** A decoded message in the vectors' JSON shape. */
 function messageMeaning(m: Message): object {
-  switch (m.t) {
+  switch (m[0]) {
     case 0:
-      return { kind: "call", id: String(m.id), method: m.method, payload: hex(m.payload), timeout_ms: m.timeout ?? null };
+      return { kind: "call", id: String(m[1]), method: m[2], payload: hex(m[3]), timeout_ms: m[4] ?? null };
     case 1:
       return {
         kind: "reply",
-        id: String(m.id),
-        outcome: m.outcome
-          ? { kind: "err", code: m.code, message: m.message, data: m.data ? hex(m.data) : null }
-          : { kind: "ok", payload: hex(m.ok) },
+        id: String(m[1]),
+        outcome: m[2]
+          ? { kind: "err", code: m[3], message: m[4], data: m[5] ? hex(m[5]) : null }
+          : { kind: "ok", payload: hex(m[3]) },
       };
     case 2:
-      return { kind: "event", topic: m.topic, payload: hex(m.payload) };
+      return { kind: "event", topic: m[1], payload: hex(m[2]) };
     case 3:
-      return { kind: "cancel", id: String(m.id) };
+      return { kind: "cancel", id: String(m[1]) };
     case 4:
       return { kind: "ping" };
     case 5:
       return { kind: "pong" };
     case 6:
-      return { kind: "close", reason: m.reason };
+      return { kind: "close", reason: m[1] };
     case 7:
-      return { kind: "attach", count: m.count };
+      return { kind: "attach", count: m[1] };
   }
 }
 
 function bodyMeaning(b: Body): object {
-  switch (b.t) {
+  switch (b[0]) {
     case 0:
-      return { kind: "knock", versions: { min: b.min, max: b.max } };
+      return { kind: "knock", versions: { min: b[1], max: b[2] } };
     case 1:
-      return { kind: "hello", versions: { min: b.min, max: b.max }, nonce: hex(b.nonce), max_frame_bytes: b.limit };
+      return { kind: "hello", versions: { min: b[1], max: b[2] }, nonce: hex(b[3]), max_frame_bytes: b[4] };
     case 2:
-      return { kind: "welcome", nonce: hex(b.nonce), version: b.version, max_frame_bytes: b.limit };
+      return { kind: "welcome", nonce: hex(b[1]), version: b[2], max_frame_bytes: b[3] };
     case 3:
-      return { kind: "refuse", reason: { kind: "version-mismatch", supported: { min: b.min, max: b.max } } };
+      return { kind: "refuse", reason: { kind: "version-mismatch", supported: { min: b[2], max: b[3] } } };
     case 4:
       return { kind: "ready" };
     case 5:
-      return { kind: "messages", messages: b.messages.map(messageMeaning) };
+      return { kind: "messages", messages: b[1].map(messageMeaning) };
   }
 }
 
-const meaning = (f: Frame): object => ({ version: f.version, session: hex(f.session), body: bodyMeaning(f.body) });
+const meaning = ([version, session, body]: Frame): object => ({ version, session: hex(session), body: bodyMeaning(body) });
 
 test("the vectors are the protocol version this peer speaks", () => {
   assert.equal(vectors.protocol_version, 1);
@@ -83,7 +83,7 @@ test("varints: non-minimal forms are accepted, over-long ones and overflowing la
   const head = "776275730100a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
   // Cancel { id: 7 } with the id written in two bytes.
   const f = decode(unhex(head + "0501038700"), 4 << 20) as Frame;
-  assert.deepEqual(bodyMeaning(f.body), { kind: "messages", messages: [{ kind: "cancel", id: "7" }] });
+  assert.deepEqual(bodyMeaning(f[2]), { kind: "messages", messages: [{ kind: "cancel", id: "7" }] });
   // u64::MAX is ten bytes; eleven, or a tenth byte above 1, is malformed.
   assert.notEqual(typeof decode(unhex(head + "050103ffffffffffffffffff01"), 4 << 20), "string");
   assert.equal(decode(unhex(head + "050103ffffffffffffffffff02"), 4 << 20), "malformed");
@@ -94,19 +94,15 @@ test("varints: non-minimal forms are accepted, over-long ones and overflowing la
 
 test("ids above 2^53 survive a round trip", () => {
   const id = (1n << 64n) - 1n;
-  const frame: Frame = { version: 1, session: new Uint8Array(16).fill(1), body: { t: 5, messages: [{ t: 3, id }] } };
+  const frame: Frame = [1, new Uint8Array(16).fill(1), [5, [[3, id]]]];
   const back = decode(encode(frame), 4 << 20) as Frame;
-  assert.deepEqual(back.body, { t: 5, messages: [{ t: 3, id }] });
+  assert.deepEqual(back[2], [5, [[3, id]]]);
 });
 
 test("error codes round-trip through zigzag across the i32 range", () => {
   for (const code of [0, -1, 1, -32601, 402, 2147483647, -2147483648]) {
-    const frame: Frame = {
-      version: 1,
-      session: new Uint8Array(16).fill(2),
-      body: { t: 5, messages: [{ t: 1, id: 1n, outcome: 1, code, message: "m" }] },
-    };
+    const frame: Frame = [1, new Uint8Array(16).fill(2), [5, [[1, 1n, 1, code, "m"]]]];
     const back = decode(encode(frame), 4 << 20) as Frame;
-    assert.deepEqual(back.body, frame.body, String(code));
+    assert.deepEqual(back[2], frame[2], String(code));
   }
 });
