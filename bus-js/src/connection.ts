@@ -188,7 +188,7 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
   if (host && link.origin) mustAllow(allow, link.origin);
   // A guest's first knock goes where the page says its peer is, if allowed.
   const peerOrigin = link.origin && allow.allows(link.origin) ? link.origin : undefined;
-  const versions = o.versions ?? { min: 1, max: 1 };
+  const { min: lo, max: hi } = o.versions ?? { min: 1, max: 1 };
   const max = o.maxFrameBytes ?? 4 << 20;
   const handshakeTimeout = o.handshakeTimeout ?? 10000;
   const stats: Connection["stats"] = { rejected: {}, foreign: 0 };
@@ -274,12 +274,11 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
   };
 
   const hello = (to: string): void => {
-    const { min, max: most } = versions;
-    tell(to, host ? [1, min, most, nonce, max] : [0, min, most]);
+    tell(to, host ? [1, lo, hi, nonce, max] : [0, lo, hi]);
   };
 
   /** Posts a handshake frame to the peer window, written in `v` (else our newest). */
-  const tell = (to: string, body: Body, v = versions.max, session = NO_SESSION, transfer?: MessagePort): void =>
+  const tell = (to: string, body: Body, v = hi, session = NO_SESSION, transfer?: MessagePort): void =>
     // A concrete targetOrigin always; "*" only for an opaque peer, which the allowlist opted into.
     link.peer.postMessage(encode([v, session, body]), to == "null" ? "*" : to, transfer ? [transfer] : []);
 
@@ -325,9 +324,9 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
         if (phase == PHASE_WELCOMED) welcome();
         return;
       }
-      const v = Math.min(versions.max, most);
-      if (v < Math.max(versions.min, min)) {
-        tell(from, [3, 0, versions.min, versions.max]);
+      const v = Math.min(hi, most);
+      if (v < Math.max(lo, min)) {
+        tell(from, [3, 0, lo, hi]);
         return mismatch(min, most);
       }
       if (phase == PHASE_CONNECTED) end("the peer began a new session", true);
@@ -346,7 +345,7 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
       if (phase == PHASE_CONNECTED && same(session, sid) && from == origin) return;
       if (phase != PHASE_HANDSHAKE || !same(theirs, nonce)) return reject("stale-handshake", from);
       if (same(session, NO_SESSION)) return reject("wrong-session", from);
-      if (v < versions.min || v > versions.max) return reject("wrong-version", from);
+      if (v < lo || v > hi) return reject("wrong-version", from);
       bind(session, from, v, limit);
       const { port1, port2 } = new MessageChannel();
       tell(from, [4], v, session, port2);
@@ -368,12 +367,17 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
 
   const mismatch = (min: number, most: number): void =>
     shut(
-      `protocol version mismatch: this side supports ${range(versions.min, versions.max)}, the peer supports ${range(min, most)}; upgrade the older side`,
+      `protocol version mismatch: this side supports ${range(lo, hi)}, the peer supports ${range(min, most)}; upgrade the older side`,
     );
 
-  const open = (p: MessagePort): void => {
+  /** Stops the handshake's timers: its retry and its give-up deadline. */
+  const calm = (): void => {
     clearTimeout(retry);
     clearTimeout(deadline);
+  };
+
+  const open = (p: MessagePort): void => {
+    calm();
     port = p;
     p.onmessage = onPort;
     phase = PHASE_CONNECTED;
@@ -418,8 +422,7 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
     const error = new BusError("closed", why);
     drop(error);
     phase = PHASE_CLOSED;
-    clearTimeout(retry);
-    clearTimeout(deadline);
+    calm();
     clearInterval(watch);
     link.self.removeEventListener("message", onWindow);
     for (const [, no] of waiters.splice(0)) no(error);
