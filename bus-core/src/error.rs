@@ -161,6 +161,7 @@ pub enum SessionEnd {
     /// does not talk to. Only a knock from an allowed origin resumes.
     PeerNavigated(String),
     /// The socket carrying the session closed ([`crate::engine::Link::Socket`]).
+    #[cfg(feature = "sockets")]
     ChannelLost,
 }
 
@@ -177,6 +178,7 @@ impl fmt::Display for SessionEnd {
                 "the peer did not answer for {} ms (heartbeat)",
                 millis(*d)
             ),
+            #[cfg(feature = "sockets")]
             SessionEnd::ChannelLost => f.write_str("the connection dropped"),
             SessionEnd::PeerNavigated(o) => write!(
                 f,

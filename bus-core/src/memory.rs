@@ -332,6 +332,7 @@ impl MemoryPair {
                 };
                 self.engine(to).handle_frame(now, channel, &frame)
             }
+            #[cfg(feature = "sockets")]
             Route::Socket => {
                 let channel = Channel::Socket {
                     origin: &sender_origin,

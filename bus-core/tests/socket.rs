@@ -1,8 +1,8 @@
 //! The engine on one ordered stream (`Link::Socket`, a WebSocket): the same
 //! handshake and session on the socket, no port, a dropped socket ending
 //! the session, and a new socket starting the next one. Without the
-//! `sockets` feature (the browser build unless bus-web's `websocket` is on),
-//! a socket configuration is refused (`sockets_off.rs`).
+//! `sockets` feature (the browser build) none of this exists: the socket
+//! variants and their branches are compiled out.
 #![cfg(feature = "sockets")]
 
 use std::time::Duration;
@@ -186,4 +186,30 @@ fn session_traffic_before_the_handshake_is_refused_on_a_socket() {
     };
     let _ = host.handle_frame(Duration::ZERO, socket, frame.as_slice());
     assert_eq!(host.stats().rejected_by.get(&"unexpected"), Some(&1));
+}
+
+#[test]
+fn a_window_engine_refuses_socket_frames() {
+    let mut pair = MemoryPair::new();
+    pair.connect();
+    pair.take_deliveries(Side::Host);
+    let knock = Envelope::handshake(
+        1,
+        Body::Knock {
+            versions: Versions::CURRENT,
+        },
+    )
+    .encode()
+    .unwrap();
+    let socket = Channel::Socket {
+        origin: MemoryPair::GUEST_ORIGIN,
+    };
+    pair.inject(Side::Host, socket, &knock);
+    assert_eq!(
+        rejections(&mut pair, Side::Host),
+        [RejectReason::Unexpected(
+            "socket frame at a window connection"
+        )]
+    );
+    assert!(pair.host.state().is_connected());
 }

@@ -65,9 +65,10 @@ impl Inner {
     /// Posts everything the engine wants sent.
     fn flush(&mut self) {
         while let Some(t) = self.engine.poll_transmit() {
-            match t.route {
-                Route::Port | Route::Socket => self.traffic.port_out += 1,
-                Route::Window { .. } => self.traffic.window_out += 1,
+            if let Route::Window { .. } = t.route {
+                self.traffic.window_out += 1;
+            } else {
+                self.traffic.port_out += 1;
             }
             let attach = t.attach_port;
             if let Err(e) = self.transport.send(t) {

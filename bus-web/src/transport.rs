@@ -148,29 +148,27 @@ fn movable(bytes: &Uint8Array) -> Uint8Array {
 impl Transport for WindowTransport {
     fn send(&mut self, t: Transmit) -> Result<(), String> {
         let (frame, transfer) = message(&t)?;
-        let result = match t.route {
-            Route::Socket => return Err("a socket frame at a window connection".into()),
-            Route::Port => {
-                let port = self
-                    .port
-                    .as_ref()
-                    .ok_or("no private port for session traffic")?;
-                port.post_message_with_transferable(&frame, &transfer)
+        // A window engine routes to the peer window or the port, never to a
+        // socket (bus-core's `sockets` variants exist only with that feature).
+        let result = if let Route::Window { target_origin } = t.route {
+            if t.attach_port {
+                let channel = MessageChannel::new().map_err(|e| {
+                    format!(
+                        "could not create a MessageChannel: {}",
+                        diagnostics::js_error_message(&e)
+                    )
+                })?;
+                self.install_port(channel.port1());
+                transfer.push(&channel.port2());
             }
-            Route::Window { target_origin } => {
-                if t.attach_port {
-                    let channel = MessageChannel::new().map_err(|e| {
-                        format!(
-                            "could not create a MessageChannel: {}",
-                            diagnostics::js_error_message(&e)
-                        )
-                    })?;
-                    self.install_port(channel.port1());
-                    transfer.push(&channel.port2());
-                }
-                self.peer
-                    .post_message_with_transfer(&frame, &target_origin, &transfer)
-            }
+            self.peer
+                .post_message_with_transfer(&frame, &target_origin, &transfer)
+        } else {
+            let port = self
+                .port
+                .as_ref()
+                .ok_or("no private port for session traffic")?;
+            port.post_message_with_transferable(&frame, &transfer)
         };
         result.map_err(|e| format!("postMessage failed: {}", diagnostics::js_error_message(&e)))
     }

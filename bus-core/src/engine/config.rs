@@ -13,9 +13,11 @@ use super::Role;
 /// certainly a unit mistake (seconds written as milliseconds).
 pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Whether this build carries frames over sockets ([`Link::Socket`]): the
-/// `sockets` feature. Off, a socket configuration is refused and the socket
-/// branches of the engine are compiled out.
+/// Whether this build carries frames over sockets (`Link::Socket`): the
+/// `sockets` feature. Off, the socket variants (`Link::Socket`,
+/// `Channel::Socket`, `Route::Socket`, `SessionEnd::ChannelLost`) and every
+/// branch that handles them are compiled out: a window-only bus (the browser
+/// build) carries none of their code.
 pub const SOCKETS: bool = cfg!(feature = "sockets");
 
 /// What carries the connection's frames.
@@ -28,6 +30,7 @@ pub enum Link {
     /// One ordered stream to one peer, such as a WebSocket: the handshake
     /// and the session travel on it ([`crate::Channel::Socket`],
     /// [`crate::Route::Socket`]). A socket carries at most one session.
+    #[cfg(feature = "sockets")]
     Socket,
 }
 
@@ -154,11 +157,6 @@ impl Config {
 
     /// Checks everything but the targets (which need the engine).
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if self.link == Link::Socket && !SOCKETS {
-            return Err(ConfigError::Invalid(
-                "Link::Socket needs bus-core's `sockets` feature (bus-web: `websocket`)",
-            ));
-        }
         if self.allowlist.is_empty() {
             return Err(ConfigError::EmptyAllowlist);
         }

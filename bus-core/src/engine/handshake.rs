@@ -431,6 +431,7 @@ impl Engine {
 
     pub(super) fn push_frame(&mut self, route: Route, frame: &Envelope, attach_port: bool) {
         // On a socket every frame goes the one way there is, with no port.
+        #[cfg(feature = "sockets")]
         let (route, attach_port) = if self.on_socket() {
             (Route::Socket, false)
         } else {

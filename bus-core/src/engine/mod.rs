@@ -66,7 +66,9 @@ use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
 use crate::typed::{Method, Topic};
 use calls::{Pending, Serving};
 use outbox::{Outbox, attachment_bytes, payload_limit};
-use session::{Phase, Retry, Session};
+#[cfg(feature = "sockets")]
+use session::Retry;
+use session::{Phase, Session};
 
 /// Handshake frames are a few dozen bytes. A frame of ours from the peer
 /// window at an origin we do not talk to is decoded (to prove the peer
@@ -196,7 +198,9 @@ impl Engine {
             return Received::default();
         }
         let origin = match channel {
-            Channel::Window { origin, .. } | Channel::Socket { origin } => Some(origin),
+            Channel::Window { origin, .. } => Some(origin),
+            #[cfg(feature = "sockets")]
+            Channel::Socket { origin } => Some(origin),
             Channel::Port => None,
         };
         let result = self
@@ -216,17 +220,22 @@ impl Engine {
         channel: Channel<'_>,
         frame: &F,
     ) -> Result<(Envelope, Vec<Attachment>), RejectReason> {
+        #[cfg(feature = "sockets")]
         let on_socket = self.on_socket();
         match channel {
+            #[cfg(feature = "sockets")]
             Channel::Socket { .. } if !on_socket => {
                 return Err(RejectReason::Unexpected(
                     "socket frame at a window connection",
                 ));
             }
+            #[cfg(feature = "sockets")]
             Channel::Socket { origin } if !self.talks_to(origin) => {
                 return Err(RejectReason::DisallowedOrigin);
             }
+            #[cfg(feature = "sockets")]
             Channel::Socket { .. } => {}
+            #[cfg(feature = "sockets")]
             _ if on_socket => {
                 return Err(RejectReason::Unexpected(
                     "window frame at a socket connection",
@@ -299,6 +308,27 @@ impl Engine {
         }
     }
 
+    /// A frame on the session's own channel (the port, or the socket).
+    fn session_frame(
+        &mut self,
+        now: Duration,
+        envelope: Envelope,
+        attachments: Vec<Attachment>,
+    ) -> Result<Received, RejectReason> {
+        match envelope.body {
+            Body::Messages(messages) => self
+                .on_messages(
+                    now,
+                    envelope.session,
+                    envelope.version,
+                    messages,
+                    attachments,
+                )
+                .map(|()| Received::default()),
+            _ => Err(RejectReason::Unexpected("handshake frame on the port")),
+        }
+    }
+
     fn dispatch(
         &mut self,
         now: Duration,
@@ -312,23 +342,13 @@ impl Engine {
             } => (origin, with_port),
             // The socket is the session's own channel: session traffic
             // arrives where the handshake did, and a ready needs no port.
+            #[cfg(feature = "sockets")]
             Channel::Socket { origin } if !matches!(envelope.body, Body::Messages(_)) => {
                 (origin, true)
             }
-            Channel::Port | Channel::Socket { .. } => {
-                return match envelope.body {
-                    Body::Messages(messages) => self
-                        .on_messages(
-                            now,
-                            envelope.session,
-                            envelope.version,
-                            messages,
-                            attachments,
-                        )
-                        .map(|()| Received::default()),
-                    _ => Err(RejectReason::Unexpected("handshake frame on the port")),
-                };
-            }
+            #[cfg(feature = "sockets")]
+            Channel::Socket { .. } => return self.session_frame(now, envelope, attachments),
+            Channel::Port => return self.session_frame(now, envelope, attachments),
         };
         if !attachments.is_empty() {
             return Err(RejectReason::BadAttachments("on a window frame"));
@@ -631,11 +651,7 @@ impl Engine {
             .min(self.config.limits.max_frame_bytes);
         let (bytes, attachments) = self.outbox.next_frame(session.version, session.id, max)?;
         Some(Transmit {
-            route: if self.on_socket() {
-                Route::Socket
-            } else {
-                Route::Port
-            },
+            route: self.session_route(),
             bytes,
             attach_port: false,
             attachments,
@@ -654,6 +670,7 @@ impl Engine {
 
     /// The binding opened the connection's socket ([`Link::Socket`]): a
     /// guest knocks on it at once rather than at its next retry.
+    #[cfg(feature = "sockets")]
     pub fn channel_opened(&mut self, now: Duration) {
         if self.on_socket()
             && let Phase::Knocking { retry, .. } = &mut self.phase
@@ -668,6 +685,7 @@ impl Engine {
     /// [`CallError::Disconnected`], served ones are cancelled, and the
     /// engine handshakes anew once the binding opens another socket and
     /// calls [`Engine::channel_opened`].
+    #[cfg(feature = "sockets")]
     pub fn channel_lost(&mut self, now: Duration) {
         if !self.on_socket() {
             return;
@@ -690,8 +708,18 @@ impl Engine {
 
     // ---- internals ----
 
+    #[cfg(feature = "sockets")]
     fn on_socket(&self) -> bool {
-        SOCKETS && self.config.link == Link::Socket
+        self.config.link == Link::Socket
+    }
+
+    /// Where session frames go: the port, or the socket.
+    fn session_route(&self) -> Route {
+        #[cfg(feature = "sockets")]
+        if self.on_socket() {
+            return Route::Socket;
+        }
+        Route::Port
     }
 
     fn session(&self) -> Option<&Session> {

@@ -46,6 +46,7 @@ pub enum Channel<'a> {
     /// The private channel the engine told the binding to adopt.
     Port,
     /// A message on the connection's socket ([`crate::engine::Link::Socket`]).
+    #[cfg(feature = "sockets")]
     Socket {
         /// The peer's origin, fixed when the socket opened: the `Origin`
         /// header a server checked before the upgrade, or the `http(s)`
@@ -169,6 +170,7 @@ pub enum Route {
     Port,
     /// The connection's socket ([`crate::engine::Link::Socket`]): every frame,
     /// handshake and session alike.
+    #[cfg(feature = "sockets")]
     Socket,
 }
 
@@ -191,7 +193,9 @@ impl Transmit {
     pub fn target_origin(&self) -> Option<&str> {
         match &self.route {
             Route::Window { target_origin } => Some(target_origin),
-            Route::Port | Route::Socket => None,
+            Route::Port => None,
+            #[cfg(feature = "sockets")]
+            Route::Socket => None,
         }
     }
 }
