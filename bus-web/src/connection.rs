@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cancellation::Cancellation;
-use crate::driver::{Inner, drive, schedule_drive};
+use crate::driver::{Inner, drive, send_queued};
 use crate::handlers::Handler;
 use crate::parts::{Parts, join, split};
 use crate::streams::{Feed, Stream};
@@ -159,7 +159,7 @@ impl Connection {
             call,
             armed: true,
         };
-        schedule_drive(&self.inner);
+        send_queued(&self.inner, 1);
         let outcome = rx.await;
         guard.armed = false;
         match outcome {
@@ -228,7 +228,7 @@ impl Connection {
         payload: &T,
     ) -> Result<(), CallError> {
         self.inner.borrow_mut().engine.emit_topic(topic, payload)?;
-        schedule_drive(&self.inner);
+        send_queued(&self.inner, 0);
         Ok(())
     }
 

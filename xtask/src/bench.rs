@@ -61,7 +61,7 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {}", std::env::consts::OS)
 }
 
-/// `cargo xtask bench [--quick] [--no-native] [--only PAYLOAD,...]`
+/// `cargo xtask bench [--quick] [--no-native] [--only PAYLOAD,...] [--runs N] [--build-only]`
 pub fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let native = !args.iter().any(|a| a == "--no-native");
@@ -106,6 +106,12 @@ pub fn bench(args: &[String]) -> Result {
     let comlink = web.join("node_modules/comlink/dist/esm");
     copy(&penpal.join("penpal.mjs"), &www.join("npm/penpal.mjs"))?;
     copy(&comlink.join("comlink.mjs"), &www.join("npm/comlink.mjs"))?;
+
+    // `--build-only`: the pages and the bench app, to serve and time by hand.
+    if args.iter().any(|a| a == "--build-only") {
+        println!("built {}", www.display());
+        return Ok(());
+    }
 
     let crate::size::Sizes {
         gz: mut sizes,

@@ -81,10 +81,11 @@ commands:
                             ?child-path=, ?versions=, ?extra-allow= parameters),
                             --rogue-framing (the widget lets the rogue frame it, to show
                             the bus rejecting it from inside a frame)
-  bench [--quick] [--no-native] [--only PAYLOAD,...] [--runs N]
+  bench [--quick] [--no-native] [--only PAYLOAD,...] [--runs N] [--build-only]
                             the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4,
                             interleaved in headless Chromium, N runs (3; 1 with --quick), criterion
                             benches, gzip sizes; writes target/bench/report.{json,md,svg}
+                            (--build-only: just the pages, in target/bench/www)
   fuzz <target> [seconds]   run a bus-core fuzz target (needs nightly and cargo-fuzz);
                             targets: envelope_decode, allowlist_new
 ";

@@ -164,6 +164,11 @@ impl Engine {
         self.pending.len()
     }
 
+    /// Messages queued for the peer and not yet in a frame.
+    pub fn queued_messages(&self) -> usize {
+        self.outbox.len()
+    }
+
     /// Incoming calls being served (not answered, cancelled or expired).
     pub fn serving_calls(&self) -> usize {
         self.serving.len()
