@@ -31,6 +31,22 @@ impl<F: FnMut(&mut [u8]) -> Result<(), EntropyError>> Entropy for F {
     }
 }
 
+/// An [`Entropy`] source an [`crate::Engine`] can own: `Send` natively, so
+/// an engine can run on a server's worker threads (bus-server), and any
+/// source in the browser, where `crypto.getRandomValues` is not `Send`.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait EngineEntropy: Entropy + Send + 'static {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Entropy + Send + 'static> EngineEntropy for T {}
+
+/// An [`Entropy`] source an [`crate::Engine`] can own: `Send` natively, so
+/// an engine can run on a server's worker threads (bus-server), and any
+/// source in the browser, where `crypto.getRandomValues` is not `Send`.
+#[cfg(target_arch = "wasm32")]
+pub trait EngineEntropy: Entropy + 'static {}
+#[cfg(target_arch = "wasm32")]
+impl<T: Entropy + 'static> EngineEntropy for T {}
+
 /// The operating system's generator (not available on wasm32, where the
 /// binding provides the browser's).
 #[cfg(not(target_arch = "wasm32"))]

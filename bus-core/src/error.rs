@@ -163,6 +163,11 @@ pub enum SessionEnd {
     /// The socket carrying the session closed ([`crate::engine::Link::Socket`]).
     #[cfg(feature = "sockets")]
     ChannelLost,
+    /// A socket opened, but the handshake on it did not finish within the
+    /// handshake timeout ([`crate::engine::Link::Socket`], guest): the
+    /// binding drops that socket and dials again.
+    #[cfg(feature = "sockets")]
+    SocketStalled(Duration),
 }
 
 impl fmt::Display for SessionEnd {
@@ -180,6 +185,12 @@ impl fmt::Display for SessionEnd {
             ),
             #[cfg(feature = "sockets")]
             SessionEnd::ChannelLost => f.write_str("the connection dropped"),
+            #[cfg(feature = "sockets")]
+            SessionEnd::SocketStalled(d) => write!(
+                f,
+                "the server did not finish the handshake within {} ms; dialling again",
+                millis(*d)
+            ),
             SessionEnd::PeerNavigated(o) => write!(
                 f,
                 "the peer window navigated to \"{o}\", which this connection does not talk to; waiting for an allowed document"

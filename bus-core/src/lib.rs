@@ -55,7 +55,7 @@ pub use engine::{
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use entropy::SystemEntropy;
-pub use entropy::{Entropy, EntropyError};
+pub use entropy::{EngineEntropy, Entropy, EntropyError};
 pub use envelope::{DecodeError, Envelope, MAX_MESSAGES_PER_FRAME};
 pub use error::{CallError, CloseReason, RemoteError, SessionEnd};
 #[cfg(not(target_arch = "wasm32"))]

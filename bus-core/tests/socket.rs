@@ -213,3 +213,47 @@ fn a_window_engine_refuses_socket_frames() {
     );
     assert!(pair.host.state().is_connected());
 }
+
+#[test]
+fn a_socket_guest_dials_until_closed_and_gives_each_socket_the_handshake_timeout() {
+    let mut pair = socket_pair();
+    let timeout = pair.guest.config().handshake_timeout;
+    pair.set_link_up(false);
+    pair.connect();
+    // Far longer than the handshake timeout with no socket: still dialling,
+    // where a window guest would have given up.
+    pair.advance(timeout * 6);
+    assert_eq!(pair.guest.state(), State::Connecting);
+    // A socket opens, but nothing answers on it: that socket is dropped.
+    let now = pair.now();
+    pair.guest.channel_opened(now);
+    pair.advance(timeout + Duration::from_millis(1));
+    assert_eq!(
+        pair.guest.state(),
+        State::Reconnecting(SessionEnd::SocketStalled(timeout))
+    );
+    assert!(pair.take_deliveries(Side::Guest).iter().any(|d| matches!(
+        d,
+        Delivery::State(State::Reconnecting(SessionEnd::SocketStalled(_)))
+    )));
+    // No socket again: no deadline again.
+    let now = pair.now();
+    pair.guest.channel_lost(now);
+    pair.advance(timeout * 3);
+    assert!(matches!(pair.guest.state(), State::Reconnecting(_)));
+    // The next socket reaches a server that answers (each socket meets a
+    // fresh server-side engine).
+    let (host, _) = socket_configs();
+    pair.host = bus_core::Engine::new(host, bus_core::SystemEntropy).unwrap();
+    pair.set_link_up(true);
+    let now = pair.now();
+    pair.host.connect(now);
+    pair.guest.channel_opened(now);
+    pair.pump();
+    assert!(
+        pair.guest.state().is_connected(),
+        "{:?}",
+        pair.guest.state()
+    );
+    assert_eq!(pair.call(Side::Guest, &ECHO, &1).unwrap(), 2);
+}

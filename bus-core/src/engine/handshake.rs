@@ -31,7 +31,14 @@ impl Engine {
 
     /// The deadline of a handshake starting at `now`: the first one is
     /// bounded by `handshake_timeout`, later ones by `reconnect_timeout`.
+    /// A guest on a socket has none: it dials until the application closes,
+    /// and each socket it opens gets `handshake_timeout` (see
+    /// [`Engine::channel_opened`]).
     fn handshake_deadline(&self, now: Duration) -> Option<Duration> {
+        #[cfg(feature = "sockets")]
+        if self.socket_guest() {
+            return None;
+        }
         match self.last_end {
             None => Some(now.saturating_add(self.config.handshake_timeout)),
             Some(_) => self.config.reconnect_timeout.map(|d| now.saturating_add(d)),
@@ -80,6 +87,11 @@ impl Engine {
             | Phase::Welcomed { deadline, .. }
                 if deadline.is_some_and(|d| now >= d) =>
             {
+                #[cfg(feature = "sockets")]
+                if self.socket_guest() {
+                    self.socket_stalled(now);
+                    return;
+                }
                 let reason = self.handshake_expired();
                 self.close_with(reason, false);
             }

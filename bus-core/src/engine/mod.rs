@@ -60,7 +60,7 @@ pub use types::{
 };
 
 use crate::attach::{self, Attachment, MAX_ATTACHMENTS_PER_FRAME, encode_parts};
-use crate::entropy::Entropy;
+use crate::entropy::EngineEntropy;
 use crate::envelope::{Body, DecodeError, Envelope, Message, Outcome, has_namespace};
 use crate::error::{CallError, CloseReason, RemoteError, SessionEnd};
 use crate::typed::{Method, Topic};
@@ -78,7 +78,7 @@ const HANDSHAKE_FRAME_MAX: usize = 128;
 /// The protocol engine. See the [module docs](self).
 pub struct Engine {
     config: Config,
-    entropy: Box<dyn Entropy>,
+    entropy: Box<dyn EngineEntropy>,
     phase: Phase,
     /// Why the last session ended; `None` until one has (Connecting vs Reconnecting).
     last_end: Option<SessionEnd>,
@@ -108,7 +108,7 @@ impl fmt::Debug for Engine {
 impl Engine {
     /// Checks `config` and creates an idle engine. A refused configuration
     /// says what to write instead.
-    pub fn new(config: Config, entropy: impl Entropy + 'static) -> Result<Engine, ConfigError> {
+    pub fn new(config: Config, entropy: impl EngineEntropy) -> Result<Engine, ConfigError> {
         config.validate()?;
         let engine = Engine {
             config,
@@ -674,13 +674,18 @@ impl Engine {
     }
 
     /// The binding opened the connection's socket ([`Link::Socket`]): a
-    /// guest knocks on it at once rather than at its next retry.
+    /// guest knocks on it at once rather than at its next retry, and gives
+    /// the handshake on this socket `handshake_timeout` to finish (past it,
+    /// [`SessionEnd::SocketStalled`]: the binding drops the socket and dials
+    /// again).
     #[cfg(feature = "sockets")]
     pub fn channel_opened(&mut self, now: Duration) {
+        let timeout = self.config.handshake_timeout;
         if self.on_socket()
-            && let Phase::Knocking { retry, .. } = &mut self.phase
+            && let Phase::Knocking { retry, deadline } = &mut self.phase
         {
             retry.next = now;
+            *deadline = Some(now.saturating_add(timeout));
             self.handshake_timers(now);
         }
     }
@@ -697,10 +702,11 @@ impl Engine {
         }
         match &self.phase {
             Phase::Connected(_) => self.end_session(now, SessionEnd::ChannelLost),
-            // Welcomed on the old socket: knock again on the next one.
-            Phase::Welcomed { deadline, .. } => {
+            // Welcomed or knocking on the old socket: knock again on the
+            // next one, which sets its own deadline.
+            Phase::Welcomed { .. } | Phase::Knocking { .. } if self.socket_guest() => {
                 self.phase = Phase::Knocking {
-                    deadline: *deadline,
+                    deadline: None,
                     retry: Retry {
                         next: now.saturating_add(self.config.handshake_retry),
                         delay: self.config.handshake_retry,
@@ -709,6 +715,26 @@ impl Engine {
             }
             _ => {}
         }
+    }
+
+    /// A guest on a socket: it dials, and redials, until closed.
+    #[cfg(feature = "sockets")]
+    fn socket_guest(&self) -> bool {
+        self.on_socket() && self.config.role == Role::Guest
+    }
+
+    /// The handshake on the open socket did not finish in time: wait for the
+    /// binding to drop it and open another.
+    #[cfg(feature = "sockets")]
+    fn socket_stalled(&mut self, now: Duration) {
+        self.last_end = Some(SessionEnd::SocketStalled(self.config.handshake_timeout));
+        self.set_phase(Phase::Knocking {
+            deadline: None,
+            retry: Retry {
+                next: now.saturating_add(self.config.handshake_retry),
+                delay: self.config.handshake_retry,
+            },
+        });
     }
 
     // ---- internals ----
