@@ -12,6 +12,8 @@
 //!   popups and the console ([`Test`]).
 //! - **Bus hooks** ([`hook`]): every connection's state and rejection
 //!   counters, through bus-web's opt-in `test-hook` feature.
+//! - **Brokers** ([`nats::NatsServer`]): a real `nats-server` on a free
+//!   port, for servers that scale out on NATS.
 //! - **Failures**: screenshots of every page and the console log, saved
 //!   under `target/harness/<browser>/<test>/`, with the path in the panic.
 //!
@@ -53,6 +55,7 @@
 pub mod browser;
 pub mod hook;
 pub mod lock;
+pub mod nats;
 pub mod npm;
 pub mod origins;
 pub mod target;

@@ -151,7 +151,8 @@ impl Client {
                 let dialled = tokio_tungstenite::connect_async_with_config(
                     request.clone(),
                     Some(ws_config),
-                    false,
+                    // Frames are small and latency matters: no Nagle.
+                    true,
                 )
                 .await;
                 if let Ok((ws, _response)) = dialled {

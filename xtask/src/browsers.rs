@@ -70,9 +70,9 @@ fn apt_install(packages: &[&str]) -> Result {
     let list = packages.join(" ");
     if !(root && apt) {
         return Err(format!(
-            "the browser tests need packages that are missing: {list}. Install them \
+            "the tests need packages that are missing: {list}. Install them \
              (Debian/Ubuntu: `sudo apt-get install {list}`), or point CHROMIUM, CHROMEDRIVER, \
-             FIREFOX (or WEBKIT_WEBDRIVER and XVFB) at them, then rerun"
+             FIREFOX, NATS_SERVER (or WEBKIT_WEBDRIVER and XVFB) at them, then rerun"
         ));
     }
     let mut update = Command::new("apt-get");
@@ -105,6 +105,16 @@ pub(crate) fn ensure_browser() -> Result<Browser> {
             missing_packages().join(", ")
         )),
     }
+}
+
+/// `nats-server`, which the scale-out tests start (bus-server's and the e2e
+/// suite's): found, or installed from Debian's packages when running as root.
+pub(crate) fn ensure_nats() -> Result<PathBuf> {
+    if let Ok(p) = bus_harness::nats::find() {
+        return Ok(p);
+    }
+    apt_install(&["nats-server"])?;
+    bus_harness::nats::find()
 }
 
 /// Finds WebKitWebDriver (with MiniBrowser) and Xvfb; installs Debian's

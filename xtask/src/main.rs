@@ -2,7 +2,7 @@
 //! `.cargo/config.toml`).
 //!
 //! - `cargo xtask test`: installs what the checks need (the wasm target,
-//!   rustfmt, clippy, the browsers and their drivers), then runs fmt, clippy
+//!   rustfmt, clippy, the browsers and their drivers, nats-server), then runs fmt, clippy
 //!   (native and wasm32) and every test, in Chromium and Firefox, and the
 //!   TypeScript peer's build and node tests.
 //! - `cargo xtask webkit`: bus-web's browser tests in WebKitGTK.
@@ -227,11 +227,13 @@ fn test() -> Result {
     // every browser runs, so a scenario failing in one browser only shows.
     let browser = ensure_browser()?;
     ensure_playwright_driver()?;
+    let nats = browsers::ensure_nats()?;
     let mut tests = cargo();
     tests
         .args(["test", "--workspace", "--no-fail-fast"])
         .env("CHROMIUM", &browser.chromium)
-        .env("FIREFOX", &browser.firefox);
+        .env("FIREFOX", &browser.firefox)
+        .env("NATS_SERVER", &nats);
     let mut totals = run_tests(
         "tests (native, with the e2e suite in Chromium and in Firefox)",
         tests,

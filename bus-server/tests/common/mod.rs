@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use bus_core::{Allowlist, Channel, Config, Engine, Link, Role, SystemEntropy};
 use bus_server::{BusServer, Client, ClientOptions, Options, Peer, Services};
 use futures_util::{SinkExt, StreamExt};
@@ -39,6 +40,9 @@ pub async fn serve(server: BusServer, port: u16) -> Running {
     let port = listener.local_addr().expect("address").port();
     let app = axum::Router::new().route("/bus", server.route());
     let task = tokio::spawn(async move {
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, app).await;
     });
     Running {
