@@ -194,6 +194,81 @@ pub fn connect_popup(
     Ok(connect_window(engine, window, popup.clone(), &options))
 }
 
+/// Connects to a bus server over WebSocket (the `websocket` feature), with
+/// the same [`Connection`] API and engine as between windows.
+///
+/// `url` is `ws://…` or `wss://…`, or a path (`"/bus"`) on the page's own
+/// server. The server's `http(s)` origin (`wss://shop.example/bus` is
+/// `https://shop.example`) must be in the allowlist. The server checks the
+/// page's origin before it accepts the socket.
+///
+/// - Heartbeat on by default (every 10 s; the session ends after 30 s of
+///   silence), so a dead socket is noticed; [`Options::heartbeat`] changes
+///   it, [`Options::no_heartbeat`] turns it off.
+/// - Whenever the socket drops, pending calls fail at once with
+///   [`CallError::Disconnected`](bus_core::CallError::Disconnected), and a
+///   new socket is dialled after an exponential backoff with jitter (100 ms
+///   doubling up to 10 s, reset once a session is up), until
+///   [`Connection::close`]. Calls made after the reconnect succeed.
+/// - Events emitted while disconnected wait for the next session, up to
+///   [`bus_core::Limits::max_queued_messages`] (past it `emit` fails with
+///   `QueueFull`); calls made while disconnected wait too, within their
+///   timeout. Whatever is queued when a session ends is dropped with it.
+/// - [`Options::reconnect_timeout`] does not apply: a socket client dials
+///   until closed. [`Options::handshake_timeout`] bounds the handshake on
+///   each socket.
+///
+/// ```ignore
+/// let allow = bus_web::allowlist(["https://shop.example"])?;
+/// let server = bus_web::connect_websocket("/bus", Options::new(allow))?;
+/// server.connected().await?;
+/// let stock = server.call(&STOCK, &sku).await?;
+/// ```
+#[cfg(feature = "websocket")]
+pub fn connect_websocket(url: &str, options: Options) -> Result<Connection, ConnectError> {
+    use std::time::Duration;
+
+    use bus_core::backoff::Backoff;
+
+    let window = this_window()?;
+    let bad = || ConnectError::NotAWebSocketUrl(url.to_owned());
+    let base = window.location().href().unwrap_or_default();
+    let parsed = web_sys::Url::new_with_base(url, &base).map_err(|_| bad())?;
+    let relative = !url.contains("://");
+    let secure = match parsed.protocol().as_str() {
+        "ws:" => false,
+        "wss:" => true,
+        "http:" if relative => false,
+        "https:" if relative => true,
+        _ => return Err(bad()),
+    };
+    parsed.set_protocol(if secure { "wss:" } else { "ws:" });
+    let origin = format!(
+        "{}://{}",
+        if secure { "https" } else { "http" },
+        parsed.host()
+    );
+    let mut config = options.config(Role::Guest, Some(origin.clone()));
+    config.link = bus_core::Link::Socket;
+    if config.heartbeat.is_none() && !options.heartbeat_off() {
+        config.heartbeat = Some(bus_core::Heartbeat {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+        });
+    }
+    let crypto = window.crypto().map_err(|_| ConnectError::NoCrypto)?;
+    let engine = Engine::new(config, BrowserEntropy(crypto.clone()))?;
+    let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    Ok(connection(crate::driver::start_socket(
+        engine,
+        window,
+        parsed.href(),
+        origin,
+        backoff,
+        Box::new(BrowserEntropy(crypto)),
+    )))
+}
+
 fn connect_window(engine: Engine, window: Window, peer: Window, options: &Options) -> Connection {
     connection(start(
         engine,

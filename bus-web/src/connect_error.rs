@@ -25,6 +25,10 @@ pub enum ConnectError {
     NoWindow,
     /// `crypto.getRandomValues` is unavailable.
     NoCrypto,
+    /// `connect_websocket` was given something other than a `ws://` or
+    /// `wss://` URL or a path on the page's server.
+    #[cfg(feature = "websocket")]
+    NotAWebSocketUrl(String),
 }
 
 impl fmt::Display for ConnectError {
@@ -46,6 +50,11 @@ impl fmt::Display for ConnectError {
             ),
             ConnectError::NoWindow => f.write_str("not running in a browser window"),
             ConnectError::NoCrypto => f.write_str("crypto.getRandomValues is not available"),
+            #[cfg(feature = "websocket")]
+            ConnectError::NotAWebSocketUrl(url) => write!(
+                f,
+                "connect_websocket: {url:?} is not a ws:// or wss:// URL, nor a path on this page's server"
+            ),
         }
     }
 }

@@ -400,6 +400,60 @@ fn with_live(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&mut Inner)) {
     }
 }
 
+/// The connection's state around a checked engine and its transport; the
+/// timer, liveness and flush callbacks hold `weak`.
+fn build(
+    weak: &Weak<RefCell<Inner>>,
+    id: u64,
+    engine: Engine,
+    this_window: &Window,
+    transport: Box<dyn Transport>,
+) -> RefCell<Inner> {
+    let w = weak.clone();
+    let timer_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        with_live(&w, |inner| {
+            if inner.timer.take().is_some() {
+                diagnostics::timer_removed();
+            }
+            let now = inner.now();
+            inner.engine.handle_timeout(now);
+        });
+    });
+    let w = weak.clone();
+    let liveness_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        with_live(&w, |inner| {
+            if inner.transport.peer_gone() {
+                inner.engine.peer_gone();
+            }
+        });
+    });
+    let w = weak.clone();
+    let flush_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        with_live(&w, |inner| inner.flush_scheduled = false);
+    });
+    RefCell::new(Inner {
+        id,
+        engine,
+        transport,
+        this_window: this_window.clone(),
+        perf: this_window.performance(),
+        timer_fn,
+        timer: None,
+        liveness_fn,
+        liveness: None,
+        flush_fn,
+        flush_scheduled: false,
+        handlers: Handlers::default(),
+        events: VecMap::new(),
+        states: Feed::default(),
+        rejections: Feed::default(),
+        calls: VecMap::new(),
+        waiters: Vec::new(),
+        traffic: Traffic::default(),
+        torn_down: false,
+    })
+}
+
 /// Builds a connection around a checked engine and starts the handshake.
 pub(crate) fn start(
     engine: Engine,
@@ -409,7 +463,6 @@ pub(crate) fn start(
     liveness_interval: Duration,
 ) -> Rc<RefCell<Inner>> {
     let id = page::next_id();
-    let perf = this_window.performance();
     let rc = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
         let w = weak.clone();
         let on_port = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
@@ -424,50 +477,8 @@ pub(crate) fn start(
                 inner.engine.verify_peer(now);
             });
         });
-        let w = weak.clone();
-        let timer_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            with_live(&w, |inner| {
-                if inner.timer.take().is_some() {
-                    diagnostics::timer_removed();
-                }
-                let now = inner.now();
-                inner.engine.handle_timeout(now);
-            });
-        });
-        let w = weak.clone();
-        let liveness_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            with_live(&w, |inner| {
-                if inner.transport.peer_gone() {
-                    inner.engine.peer_gone();
-                }
-            });
-        });
-        let w = weak.clone();
-        let flush_fn = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            with_live(&w, |inner| inner.flush_scheduled = false);
-        });
         let transport = WindowTransport::new(peer.clone(), kind, on_port, on_load);
-        RefCell::new(Inner {
-            id,
-            engine,
-            transport: Box::new(transport),
-            this_window: this_window.clone(),
-            perf,
-            timer_fn,
-            timer: None,
-            liveness_fn,
-            liveness: None,
-            flush_fn,
-            flush_scheduled: false,
-            handlers: Handlers::default(),
-            events: VecMap::new(),
-            states: Feed::default(),
-            rejections: Feed::default(),
-            calls: VecMap::new(),
-            waiters: Vec::new(),
-            traffic: Traffic::default(),
-            torn_down: false,
-        })
+        build(weak, id, engine, &this_window, Box::new(transport))
     });
     diagnostics::connection_created();
     #[cfg(feature = "test-hook")]
@@ -487,4 +498,94 @@ pub(crate) fn start(
     }
     drive(&rc);
     rc
+}
+
+/// Builds a connection to a server over WebSocket (`websocket` feature):
+/// `url` is dialled now and again, after a backoff delay, whenever its
+/// socket closes, until the connection closes. `origin` is the server's
+/// `http(s)` origin, the engine's peer.
+#[cfg(feature = "websocket")]
+pub(crate) fn start_socket(
+    engine: Engine,
+    this_window: Window,
+    url: String,
+    origin: String,
+    backoff: bus_core::backoff::Backoff,
+    entropy: Box<dyn bus_core::Entropy>,
+) -> Rc<RefCell<Inner>> {
+    use crate::socket::{Handlers, SocketTransport};
+    let id = page::next_id();
+    let rc = Rc::new_cyclic(|weak: &Weak<RefCell<Inner>>| {
+        let w = weak.clone();
+        let open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            with_live(&w, |inner| {
+                let now = inner.now();
+                inner.engine.channel_opened(now);
+            });
+        });
+        let w = weak.clone();
+        let message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            if let Some(rc) = w.upgrade() {
+                receive_socket(&rc, e.unchecked_ref(), &origin);
+            }
+        });
+        let w = weak.clone();
+        let close = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            with_live(&w, |inner| {
+                let had_session = inner.engine.state().is_connected();
+                let now = inner.now();
+                inner.engine.channel_lost(now);
+                inner.transport.socket_closed(had_session);
+            });
+        });
+        let w = weak.clone();
+        let redial = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            with_live(&w, |inner| inner.transport.redial());
+        });
+        let handlers = Handlers {
+            open,
+            message,
+            close,
+            redial,
+        };
+        let transport = SocketTransport::new(url, this_window.clone(), handlers, backoff, entropy);
+        build(weak, id, engine, &this_window, Box::new(transport))
+    });
+    diagnostics::connection_created();
+    #[cfg(feature = "test-hook")]
+    crate::test_hook::track(&rc);
+    {
+        let mut inner = rc.borrow_mut();
+        let now = inner.now();
+        inner.engine.connect(now);
+        inner.transport.redial();
+    }
+    drive(&rc);
+    rc
+}
+
+/// A message on the connection's socket: binary is a frame (its bytes are
+/// read into wasm only once the engine asks), text is somebody else's.
+#[cfg(feature = "websocket")]
+fn receive_socket(rc: &Rc<RefCell<Inner>>, event: &MessageEvent, origin: &str) {
+    {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            return;
+        };
+        let frame = event
+            .data()
+            .dyn_into::<js_sys::ArrayBuffer>()
+            .ok()
+            .and_then(|buffer| JsFrame::of(js_sys::Uint8Array::new(&buffer).into()));
+        let Some(frame) = frame else {
+            inner.engine.record_foreign();
+            return;
+        };
+        inner.traffic.port_in += 1;
+        let now = inner.now();
+        let _ = inner
+            .engine
+            .handle_frame(now, Channel::Socket { origin }, &frame);
+    }
+    drive(rc);
 }

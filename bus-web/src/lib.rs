@@ -118,6 +118,8 @@ mod hub;
 mod page;
 #[cfg(target_arch = "wasm32")]
 mod parts;
+#[cfg(all(target_arch = "wasm32", feature = "websocket"))]
+mod socket;
 #[cfg(target_arch = "wasm32")]
 mod streams;
 #[cfg(all(target_arch = "wasm32", feature = "test-hook"))]
@@ -127,6 +129,8 @@ mod transport;
 
 #[cfg(all(target_arch = "wasm32", feature = "buffers"))]
 pub use buffer::Buffer;
+#[cfg(all(target_arch = "wasm32", feature = "websocket"))]
+pub use connect::connect_websocket;
 #[cfg(target_arch = "wasm32")]
 pub use connect::{connect_iframe, connect_opener, connect_parent, connect_popup, open_popup};
 #[cfg(target_arch = "wasm32")]

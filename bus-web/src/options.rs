@@ -25,6 +25,9 @@ pub struct Options {
     /// constructor.
     config: Config,
     liveness_interval: Duration,
+    /// The socket's default heartbeat is turned off.
+    #[cfg(feature = "websocket")]
+    no_heartbeat: bool,
 }
 
 impl Options {
@@ -34,6 +37,8 @@ impl Options {
         Options {
             config: Config::new(Role::Guest, allowlist),
             liveness_interval: Duration::from_millis(250),
+            #[cfg(feature = "websocket")]
+            no_heartbeat: false,
         }
     }
 
@@ -69,6 +74,20 @@ impl Options {
     pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Options {
         self.config.heartbeat = Some(Heartbeat { interval, timeout });
         self
+    }
+
+    /// No heartbeat, not even a WebSocket's default one.
+    #[cfg(feature = "websocket")]
+    pub fn no_heartbeat(mut self) -> Options {
+        self.config.heartbeat = None;
+        self.no_heartbeat = true;
+        self
+    }
+
+    #[cfg(feature = "websocket")]
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn heartbeat_off(&self) -> bool {
+        self.no_heartbeat
     }
 
     /// Frame size, queue and concurrency bounds.

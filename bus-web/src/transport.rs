@@ -1,6 +1,7 @@
 //! The seam between a connection and what carries its frames. A transport
 //! only moves bytes where the engine routed them; it decides nothing.
-//! Today: windows and their private `MessagePort` ([`WindowTransport`]).
+//! Windows and their private `MessagePort` ([`WindowTransport`]), and with
+//! the `websocket` feature a socket to a server (`crate::socket`).
 
 use bus_core::{Route, Transmit};
 use js_sys::{Array, Uint8Array};
@@ -27,6 +28,15 @@ pub(crate) trait Transport {
 
     /// Removes every listener and closes every channel. Idempotent.
     fn close(&mut self);
+
+    /// The socket closed under us (`had_session`: a session was up on it):
+    /// schedule the next one.
+    #[cfg(feature = "websocket")]
+    fn socket_closed(&mut self, _had_session: bool) {}
+
+    /// The redial delay is over: open the next socket.
+    #[cfg(feature = "websocket")]
+    fn redial(&mut self) {}
 }
 
 /// Frames counted per channel: shows that traffic moved to the private port.
