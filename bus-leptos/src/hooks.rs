@@ -116,11 +116,37 @@ pub fn use_opener_bus(options: impl Into<UseBusOptions>) -> Bus {
     connect_on_mount(options.into(), Side::Opener)
 }
 
-/// Whom a guest connects to.
-#[derive(Clone, Copy)]
+/// Connects to the page's server over WebSocket (`websocket` feature), like
+/// [`bus_web::connect_websocket`]: the same [`Bus`] as for windows, with the
+/// socket's heartbeat and redial. Connects on mount, closes on cleanup.
+///
+/// ```no_run
+/// use bus_leptos::{use_topic, use_websocket_bus};
+/// use leptos::prelude::*;
+/// # use bus_web::Topic;
+/// # const CART: Topic<u32> = Topic::new("shop.cart");
+///
+/// #[component]
+/// fn Cart() -> impl IntoView {
+///     let allow = bus_web::allowlist!["https://shop.example"];
+///     let server = use_websocket_bus("/bus", bus_web::Options::new(allow));
+///     let synced = use_topic(server, CART);
+///     view! { <p>{move || server.state.get().to_string()}</p><p>{move || synced.get()}</p> }
+/// }
+/// ```
+#[cfg(feature = "websocket")]
+pub fn use_websocket_bus(url: &str, options: impl Into<UseBusOptions>) -> Bus {
+    connect_on_mount(options.into(), Side::Socket(url.to_owned()))
+}
+
+/// Whom a guest connects to (read in the browser only).
+#[derive(Clone)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 enum Side {
     Parent,
     Opener,
+    #[cfg(feature = "websocket")]
+    Socket(String),
 }
 
 // The side is only read in the browser.
@@ -135,9 +161,11 @@ fn connect_on_mount(options: UseBusOptions, side: Side) -> Bus {
         Effect::new(move |_| {
             let options = connect_with.clone();
             untrack(|| {
-                bus.attach(match side {
+                bus.attach(match &side {
                     Side::Parent => bus_web::connect_parent(options),
                     Side::Opener => bus_web::connect_opener(options),
+                    #[cfg(feature = "websocket")]
+                    Side::Socket(url) => bus_web::connect_websocket(url, options),
                 })
             })
         });

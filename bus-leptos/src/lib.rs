@@ -66,6 +66,8 @@ mod options;
 mod topic;
 
 pub use bus::Bus;
+#[cfg(feature = "websocket")]
+pub use hooks::use_websocket_bus;
 pub use hooks::{PopupBus, use_iframe_bus, use_opener_bus, use_parent_bus, use_popup_bus};
 pub use options::UseBusOptions;
 pub use topic::use_topic;

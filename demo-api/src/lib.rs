@@ -90,6 +90,27 @@ pub const PAID: Topic<Receipt> = Topic::new("checkout.paid");
 /// Host → widget: the cart changed.
 pub const CART_CHANGED: Topic<Cart> = Topic::new("host.cart-changed");
 
+/// Which server process answered, and how many of the shop's tabs it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The process's name (its address).
+    pub name: String,
+    /// Tabs connected to this process.
+    pub tabs: u32,
+}
+
+// The shop's own server: bus-server at `/bus` on the shop's origin, over
+// WebSocket.
+
+/// Tab ↔ server: the cart changed in one tab. The server relays it to every
+/// other open tab of the shop (across server processes that share NATS),
+/// never back to the tab that sent it.
+pub const SHOP_CART: Topic<Cart> = Topic::new("shop.cart");
+/// Tab → server: answer with `ms` after waiting that long (at most 60 s).
+pub const SERVER_WAIT: Method<u32, u32> = Method::new("server.wait");
+/// Tab → server: who are you, and how many tabs do you hold?
+pub const SERVER_INFO: Method<(), ServerInfo> = Method::new("server.info");
+
 /// The error code of a cart whose total does not fit in a `u64` of cents.
 pub const CART_TOO_LARGE: i32 = 413;
 

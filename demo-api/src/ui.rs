@@ -162,8 +162,11 @@ pub fn BusPanel(
     view: BusView,
     #[prop(into)] bus: Signal<Option<Bus>>,
     #[prop(optional)] also: Option<Bus>,
+    /// The page's bus to its own server, if it has one.
+    #[prop(default = None)]
+    server: Option<Bus>,
 ) -> impl IntoView {
-    let buses = move || bus.get().into_iter().chain(also);
+    let buses = move || bus.get().into_iter().chain(also).chain(server);
     let status = move || {
         bus.get()
             .map_or_else(|| "not mounted".to_owned(), |b| b.state.get().to_string())

@@ -1,6 +1,7 @@
 //! The demo host: "Acme Outdoor", a shop that embeds the PayWidget checkout
 //! from another origin, calls it, listens to its events, resizes its frame
-//! when asked, and can open it as a popup instead.
+//! when asked, and can open it as a popup instead. Over WebSocket to its own
+//! server (`/bus`), its cart stays in sync across every open tab of the shop.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -17,12 +18,15 @@ fn main() {
 mod app {
     use std::cell::Cell;
 
-    use bus_leptos::{Bus, PopupBus, use_iframe_bus, use_popup_bus, use_topic};
+    use bus_leptos::{Bus, PopupBus, use_iframe_bus, use_popup_bus, use_topic, use_websocket_bus};
     use bus_web::Options;
     #[cfg(feature = "test-hooks")]
     use demo_api::ui::query;
     use demo_api::ui::{BusPanel, BusView, meta};
-    use demo_api::{CART_CHANGED, HOST_INFO, HostInfo, PAID, QUOTE, RESIZE, money, sample_cart};
+    use demo_api::{
+        CART_CHANGED, Cart, HOST_INFO, HostInfo, PAID, QUOTE, RESIZE, SERVER_INFO, SHOP_CART,
+        money, sample_cart,
+    };
     use leptos::html::Iframe;
     use leptos::prelude::*;
 
@@ -31,6 +35,42 @@ mod app {
         /// The checkout's bus while it is mounted (`Shop`'s signal).
         static FRAME: Cell<Option<RwSignal<Option<Bus>>>> = const { Cell::new(None) };
         static POPUP: Cell<Option<PopupBus>> = const { Cell::new(None) };
+        /// The bus to the shop's server, and the cart it keeps in sync.
+        #[cfg(feature = "test-hooks")]
+        static SERVER: Cell<Option<ServerSide>> = const { Cell::new(None) };
+    }
+
+    /// The tab's bus to the shop's server, the cart it keeps in sync with
+    /// the other tabs, and how many updates came from them.
+    #[cfg(feature = "test-hooks")]
+    #[derive(Clone, Copy)]
+    struct ServerSide {
+        bus: Bus,
+        cart: RwSignal<Cart>,
+        synced: RwSignal<u32>,
+        view: BusView,
+    }
+
+    /// The socks line of the cart (the one the buttons change).
+    const SOCKS: usize = 1;
+
+    /// The bus to the shop's own server: WebSocket at `/bus` on this origin.
+    fn server_options() -> Result<Options, String> {
+        let origin = web_sys::window().map(|w| w.origin()).ok_or("no window")?;
+        Ok(Options::new(
+            bus_web::allowlist([origin]).map_err(|e| e.to_string())?,
+        ))
+    }
+
+    /// Changes the socks quantity here, and tells the other tabs.
+    fn set_socks(server: Bus, cart: RwSignal<Cart>, view: BusView, qty: u32) {
+        cart.update(|c| c.lines[SOCKS].qty = qty);
+        let sent = server.emit(&SHOP_CART, &cart.get_untracked());
+        let detail = match sent {
+            Ok(()) => format!("{qty} pairs of socks"),
+            Err(e) => format!("not sent: {e}"),
+        };
+        view.record("→", "event", SHOP_CART.name(), None, detail);
     }
 
     fn options() -> Result<Options, String> {
@@ -137,12 +177,72 @@ mod app {
         POPUP.set(Some(popup));
         FRAME.set(Some(frame_bus));
 
+        // The cart, kept in sync with the shop's other tabs by its server.
+        let cart = RwSignal::new(sample_cart());
+        let synced = RwSignal::new(0u32);
+        let server = match server_options() {
+            Ok(o) => Some(use_websocket_bus("/bus", o)),
+            Err(e) => {
+                result.set(format!("no server bus: {e}"));
+                None
+            }
+        };
+        if let Some(server) = server {
+            #[cfg(feature = "test-hooks")]
+            SERVER.set(Some(ServerSide {
+                bus: server,
+                cart,
+                synced,
+                view,
+            }));
+            let from_tabs = use_topic(server, SHOP_CART);
+            Effect::new(move || {
+                if let Some(c) = from_tabs.get() {
+                    let qty = c.lines.get(SOCKS).map_or(0, |l| l.qty);
+                    view.record(
+                        "←",
+                        "event",
+                        SHOP_CART.name(),
+                        None,
+                        format!("another tab: {qty} pairs of socks"),
+                    );
+                    synced.update(|n| *n += 1);
+                    cart.set(c);
+                }
+            });
+        }
+        let socks = move || cart.with(|c| c.lines[SOCKS].qty);
+        let more_socks = move |_| {
+            if let Some(server) = server {
+                set_socks(server, cart, view, socks() + 1);
+            }
+        };
+        let fewer_socks = move |_| {
+            if let Some(server) = server {
+                set_socks(server, cart, view, socks().saturating_sub(1));
+            }
+        };
+        let server_status =
+            move || server.map_or_else(|| "off".to_owned(), |s| s.state.get().to_string());
+        let where_served = RwSignal::new(String::new());
+        if let Some(server) = server {
+            Effect::new(move || {
+                if server.state.get().is_connected() {
+                    leptos::task::spawn_local(async move {
+                        if let Ok(info) = server.call(&SERVER_INFO, &()).await {
+                            where_served.set(format!("{} · {} tab(s) on it", info.name, info.tabs));
+                        }
+                    });
+                }
+            });
+        }
+
         let call_child = move |_| {
             let Some(bus) = frame_bus.get_untracked() else {
                 return;
             };
             leptos::task::spawn_local(async move {
-                match view.call(bus, &QUOTE, &sample_cart()).await {
+                match view.call(bus, &QUOTE, &cart.get_untracked()).await {
                     Ok(q) => result.set(format!(
                         "Widget quotes {}",
                         money(q.total_cents, &q.currency)
@@ -153,7 +253,7 @@ mod app {
         };
         let push_cart = move |_| {
             if let Some(bus) = frame_bus.get_untracked()
-                && bus.emit(&CART_CHANGED, &sample_cart()).is_ok()
+                && bus.emit(&CART_CHANGED, &cart.get_untracked()).is_ok()
             {
                 view.record(
                     "→",
@@ -170,7 +270,6 @@ mod app {
         };
         let checkout_options = options.clone();
 
-        let cart = sample_cart();
         view! {
             <main class="app shop">
                 <header class="brand">
@@ -182,11 +281,21 @@ mod app {
                 <div class="columns">
                     <section class="card">
                         <h1>"Your cart"</h1>
-                        <ul class="cart">
-                            {cart.lines.iter().map(|l| view! {
-                                <li><span>{format!("{} × {}", l.qty, l.name)}</span><span class="num">{money(u64::from(l.qty) * l.unit_cents, &cart.currency)}</span></li>
-                            }).collect_view()}
+                        <ul class="cart" data-testid="cart">
+                            {move || cart.with(|c| c.lines.iter().map(|l| view! {
+                                <li><span>{format!("{} × {}", l.qty, l.name)}</span><span class="num">{money(u64::from(l.qty) * l.unit_cents, &c.currency)}</span></li>
+                            }).collect_view())}
                         </ul>
+                        <div class="actions">
+                            <button data-testid="more-socks" on:click=more_socks>"＋ socks"</button>
+                            <button data-testid="fewer-socks" on:click=fewer_socks>"－ socks"</button>
+                            <span class="muted">"Open this page in another tab: the cart follows, through the shop's server."</span>
+                        </div>
+                        <p class="muted">
+                            "Server (WebSocket /bus): " <span data-testid="server-status">{server_status}</span>
+                            " " <span data-testid="server-where">{move || where_served.get()}</span>
+                            " · updates from other tabs: " <span data-testid="cart-synced">{move || synced.get()}</span>
+                        </p>
                         <div class="actions">
                             <button class="primary" data-testid="call-child" on:click=call_child>"Get a quote from the widget"</button>
                             <button data-testid="push-cart" on:click=push_cart>"Send cart update"</button>
@@ -202,7 +311,7 @@ mod app {
                             <Checkout options=checkout_options.clone() view result mounted=frame_bus/>
                         </Show>
                     </section>
-                    <BusPanel view bus=frame_bus also=*popup/>
+                    <BusPanel view bus=frame_bus also=*popup server/>
                 </div>
             </main>
         }
@@ -223,7 +332,9 @@ mod app {
             CONFIRM, Cart, CartLine, CartProblem, ECHO_BYTES, QUOTE, price, sample_cart,
         };
         use futures_channel::oneshot;
-        use leptos::prelude::{Get, GetUntracked};
+        use leptos::prelude::{Get, GetUntracked, WithUntracked};
+
+        use super::ServerSide;
         use wasm_bindgen::prelude::*;
 
         thread_local! {
@@ -457,6 +568,96 @@ mod app {
                 stray.foreign,
                 demo_api::ui::wasm_memory_bytes(),
             )
+        }
+
+        fn server() -> Result<super::ServerSide, String> {
+            super::SERVER
+                .get()
+                .ok_or_else(|| "no server bus".to_owned())
+        }
+
+        /// Calls the shop's server: `wait` (answers after `arg` ms) or
+        /// `info`. Returns `ok:<detail>` or `err:<error>`.
+        #[wasm_bindgen]
+        pub async fn test_server_call(what: String, arg: u32) -> String {
+            let bus = match server() {
+                Ok(s) => s.bus,
+                Err(e) => return format!("err:{e}"),
+            };
+            let result = match what.as_str() {
+                "wait" => bus
+                    .call(&demo_api::SERVER_WAIT, &arg)
+                    .await
+                    .map(|ms| ms.to_string()),
+                "info" => bus
+                    .call(&demo_api::SERVER_INFO, &())
+                    .await
+                    .map(|i| format!("{} {}", i.name, i.tabs)),
+                other => return format!("err:unknown server call {other}"),
+            };
+            match result {
+                Ok(v) => format!("ok:{v}"),
+                Err(e) => format!("err:{}", describe(&e)),
+            }
+        }
+
+        /// Sets the socks in the cart, as the buttons do (the other tabs are told).
+        #[wasm_bindgen]
+        pub fn test_set_socks(qty: u32) -> Result<(), JsValue> {
+            let s = server()?;
+            super::set_socks(s.bus, s.cart, s.view, qty);
+            Ok(())
+        }
+
+        /// The socks in this tab's cart.
+        #[wasm_bindgen]
+        pub fn test_socks() -> u32 {
+            server().map_or(0, |s| s.cart.with_untracked(|c| c.lines[super::SOCKS].qty))
+        }
+
+        /// How many cart updates came from other tabs.
+        #[wasm_bindgen]
+        pub fn test_cart_synced() -> u32 {
+            server().map_or(0, |s| s.synced.get_untracked())
+        }
+
+        /// The server bus's state: `connecting`, `connected`, `reconnecting` or `closed`.
+        #[wasm_bindgen]
+        pub fn test_server_state() -> String {
+            let Ok(s) = server() else {
+                return "none".into();
+            };
+            match s.bus.state.get_untracked() {
+                State::Idle => "idle",
+                State::Connecting => "connecting",
+                State::Connected { .. } => "connected",
+                State::Reconnecting(_) => "reconnecting",
+                State::Closed(_) => "closed",
+            }
+            .into()
+        }
+
+        /// Emits `n` cart events to the server as fast as the page can (a
+        /// flood); returns how many the bus accepted.
+        #[wasm_bindgen]
+        pub async fn test_flood(n: u32) -> u32 {
+            let Ok(ServerSide { bus, cart, .. }) = server() else {
+                return 0;
+            };
+            let mut c = cart.get_untracked();
+            let mut accepted = 0;
+            for i in 0..n {
+                c.lines[super::SOCKS].qty = 1_000 + i;
+                if bus.emit(&demo_api::SHOP_CART, &c).is_ok() {
+                    accepted += 1;
+                }
+                if i % 64 == 63 {
+                    // Let the bus flush between bursts.
+                    let tick = js_sys::Promise::resolve(&JsValue::NULL);
+                    let _ = wasm_bindgen_futures::JsFuture::from(tick).await;
+                }
+            }
+            accepted
         }
 
         /// Adds an iframe showing `url` to the page.

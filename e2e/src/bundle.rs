@@ -16,6 +16,16 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
+/// Where [`build_demo`] writes the demo: `target/demo`, or
+/// `target/demo-test-hooks` with the e2e suite's hooks.
+pub fn demo_dist(test_hooks: bool) -> Result<PathBuf, Error> {
+    Ok(bus_harness::target_dir()?.join(if test_hooks {
+        "demo-test-hooks"
+    } else {
+        "demo"
+    }))
+}
+
 /// Builds every app with [`bus_harness::WasmApp`] and writes
 /// `<dist>/<app>/app.js` and `app_bg.wasm`: with `release`, size-optimised
 /// (the `wasm-size` profile: opt-level z, LTO; then wasm-opt `-Oz` and the
@@ -23,11 +33,7 @@ pub fn workspace_root() -> PathBuf {
 /// `target/demo-test-hooks` with the e2e suite's hooks compiled in
 /// (`test_hooks`; the demo people see has none).
 pub fn build_demo(release: bool, test_hooks: bool) -> Result<PathBuf, Error> {
-    let dist = bus_harness::target_dir()?.join(if test_hooks {
-        "demo-test-hooks"
-    } else {
-        "demo"
-    });
+    let dist = demo_dist(test_hooks)?;
     let features: &[&str] = if test_hooks { &["test-hooks"] } else { &[] };
     for app in APPS {
         WasmApp::new(app)

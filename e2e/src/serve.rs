@@ -4,7 +4,9 @@
 //! iframe — and a `rogue` page on a third origin. The origins each page
 //! allows are written into the page when it is served
 //! (`<meta name="bus-allow">`), not compiled in, so tests can serve on free
-//! ports.
+//! ports. The host's origin also serves the shop's own bus at `/bus`
+//! (bus-server over WebSocket), which keeps the cart in sync across the
+//! shop's open tabs; with a NATS URL, across server processes too.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +15,8 @@ use axum::http::header;
 use axum::response::Html;
 use axum::routing::get;
 use bus_harness::{Origins, Serve, Served, Site};
+use bus_server::{BusServer, Hub, Services};
+use demo_api::{SERVER_INFO, SERVER_WAIT, SHOP_CART, ServerInfo};
 use tower_http::services::ServeDir;
 
 use crate::Error;
@@ -103,9 +107,39 @@ fn app(dist: &Path, page: String) -> Router {
         .fallback_service(ServeDir::new(dist))
 }
 
+/// The shop's server at `/bus` on its origin: the cart relayed between its
+/// tabs (through `hub`, so through NATS when the hub has a broker), a slow
+/// method for the reconnect scenario, and who answered.
+fn shop_server(origin: &str, hub: Hub) -> Result<BusServer, Error> {
+    let options = bus_server::Options::new(bus_core::Allowlist::new([origin])?);
+    let name = origin.to_owned();
+    let members = hub.clone();
+    let services = Services::new()
+        .serve(SERVER_WAIT, |_tab, ms: u32| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(u64::from(ms.min(60_000)))).await;
+            Ok(ms)
+        })
+        .serve(SERVER_INFO, move |_tab, ()| {
+            let info = ServerInfo {
+                name: name.clone(),
+                tabs: u32::try_from(members.len()).unwrap_or(u32::MAX),
+            };
+            async move { Ok(info) }
+        })
+        .relay(SHOP_CART);
+    Ok(BusServer::with_hub(options, services, hub)?)
+}
+
 /// The demo's three origins, named `parent`, `child` and `rogue`, serving
-/// the apps built into `dist` (see [`crate::bundle::build_demo`]).
+/// the apps built into `dist` (see [`crate::bundle::build_demo`]), with the
+/// shop's bus on an in-process hub.
 pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> {
+    origins_with_hub(dist, ports, mode, Hub::new())
+}
+
+/// [`origins`] whose shop server joins `hub` (give it a NATS broker to share
+/// the shop's cart with other server processes).
+pub fn origins_with_hub(dist: &Path, ports: Ports, mode: Mode, hub: Hub) -> Result<Origins, Error> {
     for app in crate::bundle::APPS {
         let glue = dist.join(app).join("app.js");
         if !glue.is_file() {
@@ -131,6 +165,13 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
         let ts_host = TS_HOST
             .replace("{CHILD_URL}", &child_url)
             .replace("{CHILD_ORIGIN}", &o["child"]);
+        let shop = match shop_server(&o["parent"], hub.clone()) {
+            Ok(server) => server.route(),
+            Err(e) => {
+                let why = format!("the shop's bus server could not start: {e}");
+                get(move || async move { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, why) })
+            }
+        };
         app(
             &parent_dist,
             index(
@@ -139,6 +180,7 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
                 mode.test_hooks,
             ),
         )
+        .route("/bus", shop)
         // The same shop in plain TypeScript (demo-ts/src/host.ts), on wbus.
         .route("/ts-host.html", get(move || async move { Html(ts_host) }))
         .nest_service("/demo-ts", ServeDir::new(&demo_ts))
@@ -207,24 +249,51 @@ pub fn origins(dist: &Path, ports: Ports, mode: Mode) -> Result<Origins, Error> 
         .add("rogue", rogue))
 }
 
-/// Serves the demo (see [`origins`]). Call it inside a tokio runtime.
-pub async fn serve(dist: &Path, ports: Ports, mode: Mode) -> Result<Served, Error> {
-    origins(dist, ports, mode)?.serve().await
+/// Serves the demo (see [`origins`]). With `nats` (a `nats://` URL), the
+/// shop's server shares its hub with every other process on that NATS.
+/// Call it inside a tokio runtime.
+pub async fn serve(
+    dist: &Path,
+    ports: Ports,
+    mode: Mode,
+    nats: Option<&str>,
+) -> Result<Served, Error> {
+    let hub = Hub::new();
+    if let Some(url) = nats {
+        bus_server::nats::NatsBroker::connect(url, "wbus-demo", &hub).await?;
+    }
+    origins_with_hub(dist, ports, mode, hub)?.serve().await
 }
 
-/// Serves until Ctrl-C, printing the URLs. For `cargo xtask demo`.
-pub fn serve_until_ctrl_c(dist: PathBuf, ports: Ports, mode: Mode) -> Result<(), Error> {
+/// Serves until Ctrl-C (or SIGTERM), printing the URLs. For `cargo xtask
+/// demo` and the `demo-server` binary.
+pub fn serve_until_ctrl_c(
+    dist: PathBuf,
+    ports: Ports,
+    mode: Mode,
+    nats: Option<String>,
+) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let servers = serve(&dist, ports, mode).await?;
+        let servers = serve(&dist, ports, mode, nats.as_deref()).await?;
         println!("\nThe demo is up:");
         println!("  host (parent)   {}/", servers.origin("parent"));
         println!("  widget (child)  {}/", servers.origin("child"));
         println!("  rogue           {}/", servers.origin("rogue"));
+        match &nats {
+            Some(url) => println!(
+                "  the shop's bus  /bus on the host, sharing its hub through NATS at {url}"
+            ),
+            None => println!("  the shop's bus  /bus on the host (an in-process hub)"),
+        }
         println!("\nOpen the host page; press Ctrl-C to stop.");
-        tokio::signal::ctrl_c().await?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
         println!("\nstopping…");
         servers.stop().await;
         Ok(())

@@ -81,6 +81,8 @@ commands:
                             ?child-path=, ?versions=, ?extra-allow= parameters),
                             --rogue-framing (the widget lets the rogue frame it, to show
                             the bus rejecting it from inside a frame)
+                            --nats URL (the shop's server at /bus shares its hub through
+                            NATS, e.g. nats://127.0.0.1:4222; default: an in-process hub)
   bench [--quick] [--no-native] [--only PAYLOAD,...] [--runs N] [--build-only]
                             the bus against raw postMessage, a raw MessagePort, Penpal 7 and Comlink 4,
                             interleaved in headless Chromium, N runs (3; 1 with --quick), criterion
@@ -438,6 +440,7 @@ fn demo(args: &[String]) -> Result {
     let mut ports = e2e::serve::Ports::DEMO;
     let mut release = true;
     let mut mode = e2e::serve::Mode::default();
+    let mut nats = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut port = |name: &str| -> Result<u16> {
@@ -452,6 +455,13 @@ fn demo(args: &[String]) -> Result {
             "--debug" => release = false,
             "--test-hooks" => mode.test_hooks = true,
             "--rogue-framing" => mode.rogue_framing = true,
+            "--nats" => {
+                nats = Some(
+                    it.next()
+                        .cloned()
+                        .ok_or("--nats needs a URL, e.g. nats://127.0.0.1:4222")?,
+                );
+            }
             other => return Err(format!("unknown demo option {other:?}\n\n{USAGE}")),
         }
     }
@@ -462,7 +472,7 @@ fn demo(args: &[String]) -> Result {
     );
     let dist = e2e::bundle::build_demo(release, mode.test_hooks).map_err(|e| e.to_string())?;
     e2e::bundle::build_bus_js().map_err(|e| e.to_string())?;
-    e2e::serve::serve_until_ctrl_c(dist, ports, mode).map_err(|e| e.to_string())
+    e2e::serve::serve_until_ctrl_c(dist, ports, mode, nats).map_err(|e| e.to_string())
 }
 
 fn fuzz(args: &[String]) -> Result {

@@ -1250,3 +1250,175 @@ fn version_mismatch_across_languages_is_a_clear_error_on_both_sides() {
         },
     );
 }
+
+// ---- the shop's own server, over WebSocket (bus-server at /bus) ----
+
+/// The demo served by a `demo-server` process of its own (the demo the
+/// suite built, with its test hooks), its shop bus on NATS at `nats`.
+fn demo_process(nats: Option<&str>) -> Result<e2e::process::DemoServer, Error> {
+    suite();
+    let dist = e2e::bundle::demo_dist(true)?;
+    e2e::process::DemoServer::start(env!("CARGO_BIN_EXE_demo-server").as_ref(), &dist, nats)
+}
+
+/// Opens the shop at `url` in a new page and waits for its server bus.
+async fn shop_tab(t: &Test, url: &str) -> Result<Page, Error> {
+    let page = t.open(url).await?;
+    t.wait_text(&page.get_by_test_id("server-status"), "connected", 20_000)
+        .await?;
+    Ok(page)
+}
+
+async fn app_u32(t: &Test, page: &Page, call: &str) -> Result<u32, Error> {
+    t.eval(page, &format!("window.__app.{call}")).await
+}
+
+/// Polls `call` on `page` until it returns `want` (or 15 s pass).
+async fn until_u32(t: &Test, page: &Page, call: &str, want: u32) -> Result<(), Error> {
+    let mut got = 0;
+    for _ in 0..300 {
+        got = app_u32(t, page, call).await?;
+        if got == want {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(format!("{call} stayed {got}, not {want}").into())
+}
+
+#[test]
+fn shop_tabs_on_two_server_processes_share_the_cart_through_nats_not_with_themselves() {
+    suite().run(
+        "shop_tabs_on_two_server_processes_share_the_cart_through_nats_not_with_themselves",
+        |t| async move {
+            let nats = bus_harness::nats::NatsServer::start()?;
+            let one = demo_process(Some(&nats.url()))?;
+            let two = demo_process(Some(&nats.url()))?;
+            let a = shop_tab(&t, &one.parent_url()).await?;
+            let b = shop_tab(&t, &two.parent_url()).await?;
+            // Each page is served by its own process.
+            let (wa, wb): (String, String) = (
+                t.eval(&a, "window.__app.test_server_call('info', 0)")
+                    .await?,
+                t.eval(&b, "window.__app.test_server_call('info', 0)")
+                    .await?,
+            );
+            ensure(wa != wb, format!("one process for both pages: {wa} / {wb}"))?;
+            t.eval::<()>(&a, "window.__app.test_set_socks(7)").await?;
+            until_u32(&t, &b, "test_socks()", 7).await?;
+            t.eval::<()>(&b, "window.__app.test_set_socks(9)").await?;
+            until_u32(&t, &a, "test_socks()", 9).await?;
+            t.wait_text(&a.get_by_test_id("cart"), "9 × Merino socks", 5_000)
+                .await?;
+            // Each got the other's update, and never its own.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let (sa, sb) = (
+                app_u32(&t, &a, "test_cart_synced()").await?,
+                app_u32(&t, &b, "test_cart_synced()").await?,
+            );
+            ensure(
+                (sa, sb) == (1, 1),
+                format!("updates from other tabs: a {sa}, b {sb} (each sent one)"),
+            )
+        },
+    );
+}
+
+#[test]
+fn a_restarted_server_process_fails_the_pending_call_then_the_page_reconnects() {
+    suite().run(
+        "a_restarted_server_process_fails_the_pending_call_then_the_page_reconnects",
+        |t| async move {
+            let mut server = demo_process(None)?;
+            let page = shop_tab(&t, &server.parent_url()).await?;
+            t.eval::<bool>(
+                &page,
+                "(window.__pending = window.__app.test_server_call('wait', 60000), true)",
+            )
+            .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            server.kill();
+            let failed: String = t.eval(&page, "window.__pending").await?;
+            ensure(
+                failed == "err:Disconnected",
+                format!("the pending call ended as {failed}"),
+            )?;
+            server.restart()?;
+            t.wait_text(&page.get_by_test_id("server-status"), "connected", 30_000)
+                .await?;
+            let next: String = t
+                .eval(&page, "window.__app.test_server_call('wait', 1)")
+                .await?;
+            ensure(next == "ok:1", format!("the next call: {next}"))
+        },
+    );
+}
+
+#[test]
+fn a_page_on_a_disallowed_origin_cannot_open_the_shop_socket() {
+    suite().run(
+        "a_page_on_a_disallowed_origin_cannot_open_the_shop_socket",
+        |t| async move {
+            let socket = format!("ws{}bus", t.parent_url("").trim_start_matches("http"));
+            let open = format!(
+                "new Promise((done) => {{
+                   const ws = new WebSocket({socket:?});
+                   ws.onopen = () => {{ done('open'); ws.close(); }};
+                   ws.onclose = (e) => done('closed ' + e.code);
+                 }})"
+            );
+            let rogue = t.open(&format!("{}/", t.rogue_origin())).await?;
+            let refused: String = t.eval(&rogue, &open).await?;
+            ensure(
+                refused == "closed 1006",
+                format!("the rogue page's socket: {refused}"),
+            )?;
+            // The shop's own page opens it.
+            let shop = shop_tab(&t, &t.parent_url("")).await?;
+            let allowed: String = t.eval(&shop, &open).await?;
+            ensure(
+                allowed == "open",
+                format!("the shop page's socket: {allowed}"),
+            )
+        },
+    );
+}
+
+#[test]
+fn a_flooding_tab_does_not_starve_the_others() {
+    suite().run(
+        "a_flooding_tab_does_not_starve_the_others",
+        |t| async move {
+            let server = demo_process(None)?;
+            let flooder = shop_tab(&t, &server.parent_url()).await?;
+            let calm = shop_tab(&t, &server.parent_url()).await?;
+            let other = shop_tab(&t, &server.parent_url()).await?;
+            t.eval::<bool>(
+                &flooder,
+                "(window.__flood = window.__app.test_flood(20000), true)",
+            )
+            .await?;
+            // The calm tab is answered while the flood goes on.
+            for i in 0..10 {
+                let answer: String = t
+                    .eval(&calm, "window.__app.test_server_call('wait', 0)")
+                    .await?;
+                ensure(
+                    answer == "ok:0",
+                    format!("call {i} during the flood: {answer}"),
+                )?;
+            }
+            let flooded: u32 = t.eval(&flooder, "window.__flood").await?;
+            ensure(flooded > 1000, format!("the flood sent only {flooded}"))?;
+            // Only a trickle of it was relayed, and a real update still arrives.
+            t.eval::<()>(&other, "window.__app.test_set_socks(5)")
+                .await?;
+            until_u32(&t, &calm, "test_socks()", 5).await?;
+            let relayed = app_u32(&t, &calm, "test_cart_synced()").await?;
+            ensure(
+                relayed < 2_000,
+                format!("{relayed} of {flooded} flood events reached another tab"),
+            )
+        },
+    );
+}
