@@ -110,6 +110,32 @@ mod exports {
         Ok(back.into_uint8_array())
     }
 
+    #[cfg(feature = "websocket")]
+    thread_local! {
+        static SOCKET: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    }
+
+    /// In the bench page: connect to the bench server's bus at `url`
+    /// (`ws://…/bus`), which serves the same `bench.small` echo.
+    #[cfg(feature = "websocket")]
+    #[wasm_bindgen]
+    pub async fn bus_ws_connect(url: String, allow: String) -> Result<(), JsValue> {
+        let c = bus_web::connect_websocket(&url, options(&allow)?).map_err(err)?;
+        SOCKET.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+        c.connected().await.map_err(err)
+    }
+
+    /// One small round trip to the bench server over WebSocket.
+    #[cfg(feature = "websocket")]
+    #[wasm_bindgen]
+    pub async fn bus_ws_small(a: u32, b: u32, c: f64) -> Result<f64, JsValue> {
+        let conn = SOCKET
+            .with(|s| s.borrow().clone())
+            .ok_or_else(|| err("not connected to the server"))?;
+        let back = conn.call(&SMALL, &Small { a, b, c }).await.map_err(err)?;
+        Ok(back.c)
+    }
+
     // What a round trip's parts cost in this page, for the report's cost
     // breakdown. The loops return a sum only so that they are not optimised
     // away.

@@ -272,6 +272,42 @@ async function costs() {
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
+// The WebSocket round trip, to this page's own server: the bus
+// (`connect_websocket` to `/bus`, the same small call as the widget's) against
+// a raw WebSocket echoing a 40-byte binary message (`/echo`), interleaved
+// batch by batch.
+async function websocketBench() {
+  const base = location.origin.replace(/^http/, "ws");
+  const raw = new WebSocket(`${base}/echo`);
+  raw.binaryType = "arraybuffer";
+  await new Promise((ok, no) => { raw.onopen = ok; raw.onerror = () => no(new Error("the raw echo socket did not open")); });
+  const waiting = [];
+  raw.onmessage = (m) => waiting.shift()(m.data);
+  const bytes = new Uint8Array(40).fill(7);
+  const contenders = {
+    "raw-ws": () => new Promise((resolve) => { waiting.push(resolve); raw.send(bytes); }),
+    "bus-ws": () => bus.bus_ws_small(1, 2, 3.5),
+  };
+  await bus.bus_ws_connect(`${base}/bus`, location.origin);
+  const timed = async (call, n) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await call();
+    return ((performance.now() - t0) / n) * 1000;
+  };
+  const samples = { "raw-ws": [], "bus-ws": [] };
+  for (const n of Object.keys(contenders)) await timed(contenders[n], BATCH); // warm up
+  for (let b = 0; b < BATCHES; b++) {
+    for (const n of Object.keys(contenders)) samples[n].push(await timed(contenders[n], BATCH));
+  }
+  raw.close();
+  const out = {};
+  for (const n of Object.keys(contenders)) {
+    const mean = samples[n].reduce((a, x) => a + x, 0) / samples[n].length;
+    out[n] = { rtt_p50_us: pct(samples[n], 50), rtt_p90_us: pct(samples[n], 90), calls_per_sec: 1e6 / mean };
+  }
+  return out;
+}
+
 window.runBench = async () => {
   const contenders = await setup();
   const names = Object.keys(contenders);
@@ -314,6 +350,8 @@ window.runBench = async () => {
     child_frame_to_reply_us: us(child.toReply || 0, child.frames),
     child_in_onmessage_us: us(child.inHandler || 0, child.frames),
   };
-  return { results, latency_breakdown: breakdown, costs: await costs(), user_agent: navigator.userAgent, date: new Date().toISOString() };
+  const websocket = await websocketBench();
+  log("websocket: done");
+  return { results, websocket, latency_breakdown: breakdown, costs: await costs(), user_agent: navigator.userAgent, date: new Date().toISOString() };
 };
 window.benchReady = true;

@@ -258,6 +258,10 @@ impl Origins {
                 let shutdown = async {
                     let _ = rx.await;
                 };
+                // Small frames both ways (the bus's sockets): no Nagle.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 if let Err(e) = axum::serve(listener, router)
                     .with_graceful_shutdown(shutdown)
                     .await

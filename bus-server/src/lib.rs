@@ -31,7 +31,13 @@
 //!     .relay(CURSOR);
 //! let server = BusServer::new(options, services)?;
 //! let app = axum::Router::new().route("/bus", server.route());
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // Small frames both ways: no Nagle's delay on the sockets.
+//! use axum::serve::ListenerExt;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
+//!     .await?
+//!     .tap_io(|tcp| {
+//!         let _ = tcp.set_nodelay(true);
+//!     });
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```

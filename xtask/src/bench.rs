@@ -83,7 +83,7 @@ pub fn bench(args: &[String]) -> Result {
     println!("\n==> build the bench app (release)");
     bus_harness::WasmApp::new("bench-app")
         .bin("bench-app")
-        .features(["buffers"])
+        .features(["buffers", "websocket"])
         .profile("release")
         .out_dir(www.join("wasm"))
         .build()
@@ -135,6 +135,30 @@ pub fn bench(args: &[String]) -> Result {
         run("criterion benches (bus-core)", cb)?;
         collect_criterion(&target.join("criterion"), &mut native_ns);
     }
+    // bus-server under load: 1,000 native clients on one hub (release).
+    let mut ws_load = Value::Null;
+    if native {
+        let mut load = cargo();
+        load.args([
+            "test",
+            "--release",
+            "-p",
+            "bus-server",
+            "--test",
+            "load",
+            "--",
+            "--nocapture",
+        ]);
+        run(
+            "bus-server load: 1,000 WebSocket clients on one hub (release)",
+            load,
+        )?;
+        let file = target.join("tmp").join("bus-server-load.json");
+        ws_load = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| format!("the load test wrote no {}", file.display()))?;
+    }
 
     println!("\n==> browser benchmark (headless Chromium, --site-per-process)");
     // `--only small,1MiB`: just those payloads, for quick comparisons while
@@ -165,7 +189,7 @@ pub fn bench(args: &[String]) -> Result {
         println!("run {i} of {runs}");
         benches.push(e2e::bench::run_browser_bench(&www, query).map_err(|e| e.to_string())?);
     }
-    let report = write_reports(&out, &benches, &sizes, &breakdown, &native_ns)?;
+    let report = write_reports(&out, &benches, &sizes, &breakdown, &native_ns, &ws_load)?;
     println!("{report}");
     println!("\nreports: {}", out.join("report.{json,md,svg}").display());
     Ok(())
@@ -295,6 +319,7 @@ fn write_reports(
     sizes: &BTreeMap<String, u64>,
     breakdown: &[crate::size::Item],
     native_ns: &BTreeMap<String, f64>,
+    ws_load: &Value,
 ) -> Result<String> {
     // The tables show the median run by small-call p50 against the port;
     // the targets show every run.
@@ -334,6 +359,8 @@ fn write_reports(
         "bus_added_gz_bytes": bus_minimal.saturating_sub(baseline),
         "latency_breakdown_us": run.report["latency_breakdown"],
         "costs_us": run.report["costs"],
+        "websocket": run.report["websocket"],
+        "websocket_load": ws_load,
         "size_breakdown": breakdown
             .iter()
             .take(BREAKDOWN_ROWS)
@@ -344,6 +371,7 @@ fn write_reports(
         "runs": runs.iter().map(|r| json!({
             "date": r.report["date"],
             "results": r.report["results"],
+            "websocket": r.report["websocket"],
             "latency_breakdown_us": r.report["latency_breakdown"],
             "costs_us": r.report["costs"],
         })).collect::<Vec<_>>(),
@@ -413,6 +441,38 @@ fn write_reports(
         cost("frame_out_us"),
         cost("frame_in_us"),
     );
+
+    let ws = &run.report["websocket"];
+    if ws.is_object() {
+        let raw = &ws["raw-ws"];
+        md += "\nOver WebSocket, to the bench page's own server (axum on loopback): the bus (`connect_websocket`, the same small call) against a raw WebSocket echoing a 40-byte binary message.\n\n| WebSocket round trip | p50 µs | × raw | p90 µs | × raw | calls/s | × raw |\n|---|---:|---:|---:|---:|---:|---:|\n";
+        for name in ["raw-ws", "bus-ws"] {
+            let r = &ws[name];
+            let v = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let x = |k: &str| v(k) / raw[k].as_f64().unwrap_or(f64::NAN);
+            md += &format!(
+                "| {name} | {:.1} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |\n",
+                v("rtt_p50_us"),
+                x("rtt_p50_us"),
+                v("rtt_p90_us"),
+                x("rtt_p90_us"),
+                v("calls_per_sec"),
+                x("calls_per_sec"),
+            );
+        }
+    }
+    if ws_load.is_object() {
+        md += &format!(
+            "\nbus-server under load (its `load` test, release build, loopback, clients and server in one process on this machine): {} native clients on one hub, {} events from one of them relayed to the {} others ({} deliveries); delivery latency p50 {} µs, p99 {} µs; the clients connected in {} s.\n",
+            ws_load["clients"],
+            ws_load["events"],
+            ws_load["clients"].as_u64().unwrap_or(1).saturating_sub(1),
+            ws_load["deliveries"],
+            ws_load["p50_us"],
+            ws_load["p99_us"],
+            ws_load["connect_s"],
+        );
+    }
 
     // Targets: reported, not asserted. Met means met in every run.
     let per_run: Vec<Vec<Value>> = runs.iter().map(results_of).collect();
