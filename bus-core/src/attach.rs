@@ -47,10 +47,31 @@ pub const MAX_ATTACHMENTS_PER_FRAME: usize = if ENABLED { 64 } else { 0 };
 #[derive(Clone)]
 pub struct Attachment(Inner);
 
+/// What an [`Attachment`] can hold: anything natively that can cross
+/// threads (an engine runs on a server's worker threads), any value in the
+/// browser (a `Uint8Array` is not `Send`).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait AttachmentValue: std::any::Any + Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: std::any::Any + Send + Sync> AttachmentValue for T {}
+
+/// What an [`Attachment`] can hold: anything natively that can cross
+/// threads (an engine runs on a server's worker threads), any value in the
+/// browser (a `Uint8Array` is not `Send`).
+#[cfg(target_arch = "wasm32")]
+pub trait AttachmentValue: std::any::Any {}
+#[cfg(target_arch = "wasm32")]
+impl<T: std::any::Any> AttachmentValue for T {}
+
+#[cfg(all(feature = "attachments", not(target_arch = "wasm32")))]
+type Shared = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+#[cfg(all(feature = "attachments", target_arch = "wasm32"))]
+type Shared = std::rc::Rc<dyn std::any::Any>;
+
 #[cfg(feature = "attachments")]
 #[derive(Clone)]
 struct Inner {
-    value: std::rc::Rc<dyn std::any::Any>,
+    value: Shared,
     len: usize,
 }
 
@@ -74,11 +95,12 @@ impl Attachment {
     /// # Ok::<(), bus_core::CodecError>(())
     /// ```
     #[cfg(feature = "attachments")]
-    pub fn new<T: std::any::Any>(value: T, len: usize) -> Attachment {
-        Attachment(Inner {
-            value: std::rc::Rc::new(value),
-            len,
-        })
+    pub fn new<T: AttachmentValue>(value: T, len: usize) -> Attachment {
+        #[cfg(not(target_arch = "wasm32"))]
+        let value: Shared = std::sync::Arc::new(value);
+        #[cfg(target_arch = "wasm32")]
+        let value: Shared = std::rc::Rc::new(value);
+        Attachment(Inner { value, len })
     }
 
     /// Its length in bytes, as the binding measured it.
@@ -107,7 +129,7 @@ impl PartialEq for Attachment {
     /// The same buffer.
     fn eq(&self, other: &Attachment) -> bool {
         #[cfg(feature = "attachments")]
-        return std::rc::Rc::ptr_eq(&self.0.value, &other.0.value);
+        return Shared::ptr_eq(&self.0.value, &other.0.value);
         #[cfg(not(feature = "attachments"))]
         {
             let _ = other;

@@ -325,8 +325,12 @@ impl Driver {
                     task.abort();
                 }
             }
-            // Counted in the engine's stats.
-            Delivery::Rejected(_) => {}
+            // Counted in the engine's stats, and reported.
+            Delivery::Rejected(rejection) => {
+                if let Some(f) = &self.services.on_rejection {
+                    f(&self.peer, &rejection);
+                }
+            }
         }
         None
     }

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bus_core::{Method, RemoteError, Topic};
+use bus_core::{Method, Rejection, RemoteError, Topic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -17,6 +17,7 @@ use crate::peer::Peer;
 type Answer = Pin<Box<dyn Future<Output = Result<Vec<u8>, RemoteError>> + Send>>;
 pub(crate) type Handler = Arc<dyn Fn(Peer, Vec<u8>) -> Answer + Send + Sync>;
 type OnConnect = Arc<dyn Fn(Peer) + Send + Sync>;
+type OnRejection = Arc<dyn Fn(&Peer, &Rejection) + Send + Sync>;
 
 /// Handlers and relayed topics.
 ///
@@ -39,6 +40,7 @@ pub struct Services {
     pub(crate) handlers: HashMap<&'static str, Handler>,
     pub(crate) relays: HashSet<&'static str>,
     pub(crate) on_connect: Option<OnConnect>,
+    pub(crate) on_rejection: Option<OnRejection>,
 }
 
 impl fmt::Debug for Services {
@@ -94,6 +96,18 @@ impl Services {
     /// with a new socket), for example to send it a welcome event.
     pub fn on_connect(mut self, f: impl Fn(Peer) + Send + Sync + 'static) -> Services {
         self.on_connect = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` for every frame a connection refused (wrong session,
+    /// malformed, over a limit…), with the connection it came from: log it,
+    /// count it, drop a client that keeps sending them. Each connection's
+    /// engine also counts them by reason.
+    pub fn on_rejection(
+        mut self,
+        f: impl Fn(&Peer, &Rejection) + Send + Sync + 'static,
+    ) -> Services {
+        self.on_rejection = Some(Arc::new(f));
         self
     }
 }

@@ -276,3 +276,39 @@ async fn closing_the_client_ends_it_for_good() {
         Err(CallError::Closed(_))
     ));
 }
+
+#[tokio::test]
+async fn refused_frames_are_reported_with_the_connection_they_came_from() {
+    use bus_core::envelope::{Body, Envelope, Message as BusMessage, SessionId};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let services = adder().on_rejection({
+        let seen = Arc::clone(&seen);
+        move |client, rejection| {
+            seen.lock()
+                .unwrap()
+                .push((client.origin().to_owned(), rejection.reason.label()));
+        }
+    });
+    let running = start(services).await;
+    let (mut ws, _engine) = raw_guest(&running.url).await;
+    // A session frame under a session id that is not this socket's.
+    let forged = Envelope {
+        version: 1,
+        session: SessionId::from_bytes([9; 16]),
+        body: Body::Messages(vec![BusMessage::Ping]),
+    }
+    .encode()
+    .unwrap();
+    ws.send(Message::Binary(forged.into())).await.unwrap();
+    let reported = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(first) = seen.lock().unwrap().first().cloned() {
+                return first;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the refused frame was not reported");
+    assert_eq!(reported, (PAGE.to_owned(), "wrong-session"));
+}

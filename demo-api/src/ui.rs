@@ -199,12 +199,31 @@ pub fn BusPanel(
         lines.truncate(KEEP);
         lines
     };
+    let server_badge = move || {
+        server.map(|s| {
+            let state = s.state.get().to_string();
+            let class = if state.starts_with("connected") {
+                "badge ok"
+            } else if state.starts_with("closed") {
+                "badge bad"
+            } else {
+                "badge wait"
+            };
+            (class, state)
+        })
+    };
     view! {
         <section class="panel">
             <header class="panel-head">
                 <h2>"Message bus"</h2>
                 <span class=move || badge().0 data-testid="bus-status">{move || badge().1}</span>
             </header>
+            {move || server_badge().map(|(class, state)| view! {
+                <header class="panel-head">
+                    <h3>"Shop server (WebSocket /bus)"</h3>
+                    <span class=class data-testid="panel-server-status">{state}</span>
+                </header>
+            })}
             <table class="log" data-testid="message-log">
                 <thead><tr><th></th><th>"kind"</th><th>"method / topic"</th><th>"latency"</th><th>"detail"</th></tr></thead>
                 <tbody>

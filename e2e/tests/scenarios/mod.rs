@@ -1266,6 +1266,13 @@ async fn shop_tab(t: &Test, url: &str) -> Result<Page, Error> {
     let page = t.open(url).await?;
     t.wait_text(&page.get_by_test_id("server-status"), "connected", 20_000)
         .await?;
+    // The bus panel shows the server's connection too.
+    t.wait_text(
+        &page.get_by_test_id("panel-server-status"),
+        "connected",
+        5_000,
+    )
+    .await?;
     Ok(page)
 }
 
