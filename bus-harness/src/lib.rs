@@ -58,6 +58,7 @@ pub mod lock;
 pub mod nats;
 pub mod npm;
 pub mod origins;
+pub mod process;
 pub mod target;
 pub mod wasm;
 

@@ -3,10 +3,10 @@
 //! when dropped. A missing `nats-server` fails with the command that
 //! installs it.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::browser::find_tool;
 
@@ -75,18 +75,10 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        let mut child = child;
+        crate::process::wait_listening(&mut child, self.port, Duration::from_secs(10))
+            .map_err(|e| format!("nats-server: {e}"))?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() > deadline {
-                self.kill();
-                return Err(format!(
-                    "nats-server did not listen on port {} within 10 s",
-                    self.port
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Ok(())
     }
 }

@@ -155,6 +155,17 @@ pub fn meta(name: &str) -> Option<String> {
         .get_attribute("content")
 }
 
+/// The badge's class for a connection state as it reads.
+fn badge_class(state: &str) -> &'static str {
+    if state.starts_with("connected") {
+        "badge ok"
+    } else if state.starts_with("closed") {
+        "badge bad"
+    } else {
+        "badge wait"
+    }
+}
+
 /// The status badge, the log and the rejections: `bus`'s (when there is
 /// one), `also`'s (another bus of the page), and the page's strays.
 #[component]
@@ -173,14 +184,7 @@ pub fn BusPanel(
     };
     let badge = move || {
         let s = status();
-        let class = if s.starts_with("connected") {
-            "badge ok"
-        } else if s.starts_with("closed") {
-            "badge bad"
-        } else {
-            "badge wait"
-        };
-        (class, s)
+        (badge_class(&s), s)
     };
     let rejected =
         move || buses().map(|b| b.stats.get().rejected).sum::<u64>() + view.stray_count.get();
@@ -202,14 +206,7 @@ pub fn BusPanel(
     let server_badge = move || {
         server.map(|s| {
             let state = s.state.get().to_string();
-            let class = if state.starts_with("connected") {
-                "badge ok"
-            } else if state.starts_with("closed") {
-                "badge bad"
-            } else {
-                "badge wait"
-            };
-            (class, state)
+            (badge_class(&state), state)
         })
     };
     view! {

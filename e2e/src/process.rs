@@ -2,10 +2,10 @@
 //! scenarios that need several server processes joined by NATS, or a server
 //! that is killed and started again on the same port.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Error;
 
@@ -65,25 +65,12 @@ impl DemoServer {
         if let Some(url) = &self.nats {
             cmd.args(["--nats", url]);
         }
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
+        bus_harness::process::wait_listening(&mut child, self.port, Duration::from_secs(20))
+            .map_err(|e| format!("demo-server: {e}"))?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(child) = &mut self.child
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                return Err(format!("demo-server exited at start: {status}").into());
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                return Err(
-                    format!("demo-server did not listen on {} within 20 s", self.port).into(),
-                );
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
         Ok(())
     }
 }

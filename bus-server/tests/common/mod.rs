@@ -74,13 +74,18 @@ pub fn client(url: &str, services: Services) -> Peer {
     client_with(url, services, |_| {})
 }
 
-pub fn client_with(url: &str, services: Services, f: impl FnOnce(&mut ClientOptions)) -> Peer {
+/// The `http` origin of a test server's `ws://127.0.0.1:<port>/bus`.
+fn server_origin(url: &str) -> String {
     let port = url
         .split(':')
         .nth(2)
         .and_then(|p| p.split('/').next())
         .expect("port");
-    let server = format!("http://127.0.0.1:{port}");
+    format!("http://127.0.0.1:{port}")
+}
+
+pub fn client_with(url: &str, services: Services, f: impl FnOnce(&mut ClientOptions)) -> Peer {
+    let server = server_origin(url);
     let mut o = ClientOptions::new(PAGE, Allowlist::new([server]).expect("allowlist"));
     o.backoff_initial = Duration::from_millis(20);
     o.backoff_max = Duration::from_millis(200);
@@ -121,12 +126,7 @@ pub async fn raw_guest(
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     Engine,
 ) {
-    let port = url
-        .split(':')
-        .nth(2)
-        .and_then(|p| p.split('/').next())
-        .expect("port");
-    let server = format!("http://127.0.0.1:{port}");
+    let server = server_origin(url);
     let mut ws = raw(url, Some(PAGE)).await.expect("socket");
     let mut config = Config::new(
         Role::Guest,
