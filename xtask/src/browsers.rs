@@ -132,21 +132,24 @@ pub(crate) fn ensure_webkit() -> Result {
 
 /// geckodriver, which the wasm-bindgen test runner needs to drive Firefox:
 /// `GECKODRIVER`, one on `PATH`, or the pinned version built from crates.io
-/// into `target/tools` (Debian does not package it; about 90 s on 2 cores).
+/// with `cargo install` into cargo's own tool directory (`$CARGO_HOME/bin`),
+/// where it stays for the next clone, like the Debian packages (Debian does
+/// not package it; about 200 s on 2 cores, once).
 pub(crate) fn ensure_geckodriver() -> Result<PathBuf> {
     if let Some(p) = find_tool("GECKODRIVER", &["geckodriver"]) {
         return Ok(p);
     }
-    let tools = bus_harness::target_dir()
-        .map_err(|e| e.to_string())?
-        .join("tools");
-    let bin = tools.join("bin").join("geckodriver");
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set: set GECKODRIVER to a geckodriver")?;
+    let bin = cargo_home.join("bin").join("geckodriver");
     if !bin.is_file() {
         let mut install = cargo();
         install
             .args(["install", "geckodriver", "--version", GECKODRIVER])
             .args(["--locked", "--root"])
-            .arg(&tools);
+            .arg(&cargo_home);
         run(
             &format!("build geckodriver {GECKODRIVER} (crates.io)"),
             install,
