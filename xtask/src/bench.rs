@@ -445,7 +445,7 @@ fn write_reports(
     let ws = &run.report["websocket"];
     if ws.is_object() {
         let raw = &ws["raw-ws"];
-        md += "\nOver WebSocket, to the bench page's own server (axum on loopback): the bus (`connect_websocket`, the same small call) against a raw WebSocket echoing a 40-byte binary message.\n\n| WebSocket round trip | p50 µs | × raw | p90 µs | × raw | calls/s | × raw |\n|---|---:|---:|---:|---:|---:|---:|\n";
+        md += "\nOver WebSocket, to the bench page's own server (axum on loopback): the bus (`connect_websocket`, the same small call) against a raw WebSocket echoing a 40-byte binary message. Both servers run inside `cargo xtask bench`, a debug build: the server's share of the bus's extra cost (its engine, unoptimized) weighs more here than it would in a release server.\n\n| WebSocket round trip | p50 µs | × raw | p90 µs | × raw | calls/s | × raw |\n|---|---:|---:|---:|---:|---:|---:|\n";
         for name in ["raw-ws", "bus-ws"] {
             let r = &ws[name];
             let v = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
