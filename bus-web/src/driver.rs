@@ -163,6 +163,8 @@ impl Inner {
     fn on_state(&mut self, state: &State) {
         match state {
             State::Connected { .. } => {
+                #[cfg(feature = "websocket")]
+                self.transport.session_up();
                 for w in self.waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
@@ -532,10 +534,9 @@ pub(crate) fn start_socket(
         let w = weak.clone();
         let close = Closure::<dyn FnMut(JsValue)>::new(move |_| {
             with_live(&w, |inner| {
-                let had_session = inner.engine.state().is_connected();
                 let now = inner.now();
                 inner.engine.channel_lost(now);
-                inner.transport.socket_closed(had_session);
+                inner.transport.socket_closed();
             });
         });
         let w = weak.clone();

@@ -75,7 +75,7 @@ impl SocketTransport {
             }
             Err(e) => {
                 diagnostics::console_error("bus: cannot open the WebSocket:", &e);
-                self.socket_closed(false);
+                self.socket_closed();
             }
         }
     }
@@ -123,7 +123,7 @@ impl Transport for SocketTransport {
     fn end_session(&mut self) {
         if self.socket.is_some() {
             self.drop_socket(4000, "session ended; reconnecting");
-            self.socket_closed(false);
+            self.socket_closed();
         }
     }
 
@@ -137,13 +137,16 @@ impl Transport for SocketTransport {
         self.drop_socket(1000, "closed by the application");
     }
 
-    fn socket_closed(&mut self, had_session: bool) {
+    /// Reset here rather than when the socket closes: a session that a
+    /// heartbeat timeout ends closes no socket of its own accord.
+    fn session_up(&mut self) {
+        self.backoff.reset();
+    }
+
+    fn socket_closed(&mut self) {
         self.drop_socket(1000, "");
         if self.closed || self.redial_timer.is_some() {
             return;
-        }
-        if had_session {
-            self.backoff.reset();
         }
         let delay = self.backoff.next_delay(self.entropy.as_mut());
         let ms = delay.as_millis().min(i32::MAX as u128) as i32;

@@ -29,10 +29,13 @@ pub(crate) trait Transport {
     /// Removes every listener and closes every channel. Idempotent.
     fn close(&mut self);
 
-    /// The socket closed under us (`had_session`: a session was up on it):
-    /// schedule the next one.
+    /// A session is up: the next drop starts the redial delays afresh.
     #[cfg(feature = "websocket")]
-    fn socket_closed(&mut self, _had_session: bool) {}
+    fn session_up(&mut self) {}
+
+    /// The socket closed under us: schedule the next one.
+    #[cfg(feature = "websocket")]
+    fn socket_closed(&mut self) {}
 
     /// The redial delay is over: open the next socket.
     #[cfg(feature = "websocket")]

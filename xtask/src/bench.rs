@@ -349,6 +349,7 @@ fn write_reports(
         "sizes_gz_bytes": {
             "bus-minimal": bus_minimal,
             "bus-minimal-buffers": sizes.get("size-bus-buffers"),
+            "bus-minimal-websocket": sizes.get("size-bus-websocket"),
             "wasm-bindgen-baseline": baseline,
             "demo-parent": sizes.get("demo-parent"),
             "demo-child": sizes.get("demo-child"),
@@ -524,6 +525,11 @@ fn write_reports(
     md += &format!(
         "| bus-minimal with bus-web's `buffers` feature (and a `Buffer` method served) | {buffers} |\n| what `buffers` adds | {} |\n",
         buffers.saturating_sub(bus_minimal)
+    );
+    let websocket = sizes.get("size-bus-websocket").copied().unwrap_or(0);
+    md += &format!(
+        "| bus-minimal with bus-web's `websocket` feature (the method served to its server too) | {websocket} |\n| what `websocket` adds | {} |\n",
+        websocket.saturating_sub(bus_minimal)
     );
     for name in ["demo-parent", "demo-child"] {
         md += &format!(

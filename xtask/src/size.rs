@@ -101,12 +101,15 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
     println!("\n==> build the size probes (opt-level z, LTO)");
     let mut gz = std::collections::BTreeMap::new();
     let mut breakdown = Vec::new();
-    // The last probe is the bus probe with bus-web's `buffers` feature (and
-    // a `Buffer` method served): what zero-copy buffers cost on top.
+    // The last probes are the bus probe with bus-web's `buffers` feature (and
+    // a `Buffer` method served): what zero-copy buffers cost on top; and with
+    // `websocket` (and the method served to a server as well): what
+    // `connect_websocket` costs on top.
     for (name, bin, features) in [
         ("size-baseline", "size-baseline", &[][..]),
         ("size-bus", "size-bus", &[][..]),
         ("size-bus-buffers", "size-bus", &["buffers"][..]),
+        ("size-bus-websocket", "size-bus", &["websocket"][..]),
     ] {
         let glue = out.join("size").join(name);
         // Optimised below, after the breakdown reads the unoptimised wasm.

@@ -1,5 +1,6 @@
 //! Size probe: the same minimal app, plus the bus: connect to the parent and
-//! serve one method (and, with the `buffers` feature, one taking a `Buffer`).
+//! serve one method (and, with the `buffers` feature, one taking a `Buffer`;
+//! with `websocket`, serve it to the page's server at `/bus` as well).
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen::prelude::*;
@@ -11,6 +12,8 @@ const ECHO: bus_web::Method<String, String> = bus_web::Method::new("echo");
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen]
 pub fn echo(allow: String) -> Result<(), JsValue> {
+    #[cfg(feature = "websocket")]
+    let server_allow = allow.clone();
     let allowlist = bus_web::allowlist([allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
     let conn = bus_web::connect_parent(bus_web::Options::new(allowlist))
         .map_err(|e| JsValue::from_str(&e.to_string()))?;
@@ -20,6 +23,15 @@ pub fn echo(allow: String) -> Result<(), JsValue> {
         const FILE: bus_web::Method<bus_web::Buffer, bus_web::Buffer> =
             bus_web::Method::new("file");
         conn.serve(FILE, |b: bus_web::Buffer| async move { Ok(b) });
+    }
+    #[cfg(feature = "websocket")]
+    {
+        let allowlist =
+            bus_web::allowlist([server_allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let server = bus_web::connect_websocket("/bus", bus_web::Options::new(allowlist))
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        server.serve(ECHO, |s: String| async move { Ok(s) });
+        std::mem::forget(server);
     }
     std::mem::forget(conn);
     Ok(())
