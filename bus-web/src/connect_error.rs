@@ -53,7 +53,7 @@ impl fmt::Display for ConnectError {
             #[cfg(feature = "websocket")]
             ConnectError::NotAWebSocketUrl(url) => write!(
                 f,
-                "connect_websocket: {url:?} is not a ws:// or wss:// URL, nor a path on this page's server"
+                "connect_websocket: \"{url}\" is not a ws:// or wss:// URL, nor a path on this page's server"
             ),
         }
     }

@@ -811,3 +811,40 @@ fn a_compile_time_checked_allowlist_matches_like_the_runtime_one() {
         bus_web::allowlist(["https://Bücher.example", "https://*.cdn.example:8443"]).unwrap();
     assert_eq!(literal, runtime);
 }
+
+/// `connect_websocket` takes `ws://`, `wss://` and a path on the page's
+/// server, refuses anything else before a socket opens, and refuses a server
+/// whose origin the allowlist does not name.
+#[cfg(feature = "websocket")]
+#[wasm_bindgen_test]
+fn connect_websocket_takes_only_websocket_urls_and_allowed_servers() {
+    use bus_web::{ConnectError, connect_websocket};
+
+    for url in [
+        "https://example.com/bus",
+        "ftp://example.com/bus",
+        "javascript:alert(1)",
+        "ws://[::1",
+    ] {
+        match connect_websocket(url, options()) {
+            Err(ConnectError::NotAWebSocketUrl(u)) => {
+                assert_eq!(u, url);
+                let text = ConnectError::NotAWebSocketUrl(u).to_string();
+                assert!(text.contains(&format!("\"{url}\"")), "{text}");
+            }
+            Err(other) => panic!("{url}: {other}"),
+            Ok(_) => panic!("{url}: accepted"),
+        }
+    }
+    // A server on an origin the allowlist does not name.
+    assert!(matches!(
+        connect_websocket("wss://elsewhere.example/bus", options()),
+        Err(ConnectError::Config(_))
+    ));
+    // A path on this page's server (nothing answers there: it dials until
+    // closed).
+    for url in ["/bus", "bus?x=1"] {
+        let server = connect_websocket(url, options()).unwrap_or_else(|e| panic!("{url}: {e}"));
+        server.close("done");
+    }
+}

@@ -261,7 +261,7 @@ pub(crate) fn web_tests(browser: &Browser, driver: WebDriver) -> Result<Command>
         "-p",
         "bus-leptos",
         "--features",
-        "bus-web/buffers",
+        "bus-web/buffers,bus-web/websocket",
         "--target",
         WASM_TARGET,
     ])

@@ -122,11 +122,14 @@ pub fn build_and_measure(out: &std::path::Path) -> Result<Sizes, String> {
             .build()
             .map_err(|e| e.to_string())?;
         let wasm = glue.join(format!("{name}_bg.wasm"));
-        if name == "size-bus" {
+        if name.starts_with("size-bus") {
             let bytes =
                 std::fs::read(&wasm).map_err(|e| format!("read {}: {e}", wasm.display()))?;
-            breakdown = items(&bytes)?;
-            // Kept with its names, for `twiggy paths` and the like.
+            if name == "size-bus" {
+                breakdown = items(&bytes)?;
+            }
+            // Kept with its names, for `twiggy paths`, `twiggy diff` (what a
+            // feature adds) and the like.
             let named = glue.join(format!("{name}_bg.names.wasm"));
             std::fs::write(&named, &bytes)
                 .map_err(|e| format!("write {}: {e}", named.display()))?;

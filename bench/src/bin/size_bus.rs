@@ -12,9 +12,9 @@ const ECHO: bus_web::Method<String, String> = bus_web::Method::new("echo");
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen]
 pub fn echo(allow: String) -> Result<(), JsValue> {
-    #[cfg(feature = "websocket")]
-    let server_allow = allow.clone();
     let allowlist = bus_web::allowlist([allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
+    #[cfg(feature = "websocket")]
+    let server_allowlist = allowlist.clone();
     let conn = bus_web::connect_parent(bus_web::Options::new(allowlist))
         .map_err(|e| JsValue::from_str(&e.to_string()))?;
     conn.serve(ECHO, |s: String| async move { Ok(s) });
@@ -26,9 +26,7 @@ pub fn echo(allow: String) -> Result<(), JsValue> {
     }
     #[cfg(feature = "websocket")]
     {
-        let allowlist =
-            bus_web::allowlist([server_allow]).map_err(|e| JsValue::from_str(&e.to_string()))?;
-        let server = bus_web::connect_websocket("/bus", bus_web::Options::new(allowlist))
+        let server = bus_web::connect_websocket("/bus", bus_web::Options::new(server_allowlist))
             .map_err(|e| JsValue::from_str(&e.to_string()))?;
         server.serve(ECHO, |s: String| async move { Ok(s) });
         std::mem::forget(server);
