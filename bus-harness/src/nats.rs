@@ -69,13 +69,12 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let child = Command::new(&self.exe)
+        let mut child = Command::new(&self.exe)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.exe.display()))?;
-        let mut child = child;
         crate::process::wait_listening(&mut child, self.port, Duration::from_secs(10))
             .map_err(|e| format!("nats-server: {e}"))?;
         self.child = Some(child);
