@@ -521,16 +521,20 @@ fn write_reports(
         "| bus-minimal (wasm + JS; opt-level z, LTO, wasm-opt -Oz, minified glue) | {bus_minimal} |\n| same app without the bus (wasm-bindgen baseline) | {baseline} |\n| what the bus adds | {} |\n",
         bus_minimal.saturating_sub(baseline)
     );
-    let buffers = sizes.get("size-bus-buffers").copied().unwrap_or(0);
-    md += &format!(
-        "| bus-minimal with bus-web's `buffers` feature (and a `Buffer` method served) | {buffers} |\n| what `buffers` adds | {} |\n",
-        buffers.saturating_sub(bus_minimal)
-    );
-    let websocket = sizes.get("size-bus-websocket").copied().unwrap_or(0);
-    md += &format!(
-        "| bus-minimal with bus-web's `websocket` feature (the method served to its server too) | {websocket} |\n| what `websocket` adds | {} |\n",
-        websocket.saturating_sub(bus_minimal)
-    );
+    // The bus probe with one of bus-web's features: what the feature adds.
+    for (feature, what) in [
+        ("buffers", "and a `Buffer` method served"),
+        ("websocket", "the method served to its server too"),
+    ] {
+        let with = sizes
+            .get(&format!("size-bus-{feature}"))
+            .copied()
+            .unwrap_or(0);
+        md += &format!(
+            "| bus-minimal with bus-web's `{feature}` feature ({what}) | {with} |\n| what `{feature}` adds | {} |\n",
+            with.saturating_sub(bus_minimal)
+        );
+    }
     for name in ["demo-parent", "demo-child"] {
         md += &format!(
             "| {name}, as `cargo xtask demo` serves it | {} |\n",
