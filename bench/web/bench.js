@@ -272,12 +272,14 @@ async function costs() {
 
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
-// The WebSocket round trip, to this page's own server: the bus
+// The WebSocket round trip, to the bench's server (`?ws=ws://host:port`, a
+// release build of bus-server's `bench_echo` example): the bus
 // (`connect_websocket` to `/bus`, the same small call as the widget's) against
 // a raw WebSocket echoing a 40-byte binary message (`/echo`), interleaved
 // batch by batch.
 async function websocketBench() {
-  const base = location.origin.replace(/^http/, "ws");
+  const base = new URLSearchParams(location.search).get("ws");
+  if (!base) throw new Error("the bench page needs ?ws=ws://host:port, its WebSocket server (cargo xtask bench starts it)");
   const raw = new WebSocket(`${base}/echo`);
   raw.binaryType = "arraybuffer";
   await new Promise((ok, no) => { raw.onopen = ok; raw.onerror = () => no(new Error("the raw echo socket did not open")); });
@@ -288,7 +290,7 @@ async function websocketBench() {
     "raw-ws": () => new Promise((resolve) => { waiting.push(resolve); raw.send(bytes); }),
     "bus-ws": () => bus.bus_ws_small(1, 2, 3.5),
   };
-  await bus.bus_ws_connect(`${base}/bus`, location.origin);
+  await bus.bus_ws_connect(`${base}/bus`, base.replace(/^ws/, "http"));
   const timed = async (call, n) => {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await call();

@@ -160,6 +160,19 @@ pub fn bench(args: &[String]) -> Result {
             .ok_or_else(|| format!("the load test wrote no {}", file.display()))?;
     }
 
+    // The WebSocket round trip's server, optimised like a deployed one.
+    let mut echo = cargo();
+    echo.args([
+        "build",
+        "--release",
+        "-p",
+        "bus-server",
+        "--example",
+        "bench_echo",
+    ]);
+    run("the bench's WebSocket server (release)", echo)?;
+    let ws_server = target.join("release").join("examples").join("bench_echo");
+
     println!("\n==> browser benchmark (headless Chromium, --site-per-process)");
     // `--only small,1MiB`: just those payloads, for quick comparisons while
     // working on one path.
@@ -187,7 +200,9 @@ pub fn bench(args: &[String]) -> Result {
     let mut benches = Vec::new();
     for i in 1..=runs {
         println!("run {i} of {runs}");
-        benches.push(e2e::bench::run_browser_bench(&www, query).map_err(|e| e.to_string())?);
+        benches.push(
+            e2e::bench::run_browser_bench(&www, query, &ws_server).map_err(|e| e.to_string())?,
+        );
     }
     let report = write_reports(&out, &benches, &sizes, &breakdown, &native_ns, &ws_load)?;
     println!("{report}");
@@ -446,7 +461,7 @@ fn write_reports(
     let ws = &run.report["websocket"];
     if ws.is_object() {
         let raw = &ws["raw-ws"];
-        md += "\nOver WebSocket, to the bench page's own server (axum on loopback): the bus (`connect_websocket`, the same small call) against a raw WebSocket echoing a 40-byte binary message. Both servers run inside `cargo xtask bench`, a debug build: the server's share of the bus's extra cost (its engine, unoptimized) weighs more here than it would in a release server.\n\n| WebSocket round trip | p50 µs | × raw | p90 µs | × raw | calls/s | × raw |\n|---|---:|---:|---:|---:|---:|---:|\n";
+        md += "\nOver WebSocket, to one server process on loopback (bus-server's `bench_echo` example, a release build): the bus (`connect_websocket` to its `/bus`, the same small call) against a raw WebSocket echoing a 40-byte binary message at its `/echo`.\n\n| WebSocket round trip | p50 µs | × raw | p90 µs | × raw | calls/s | × raw |\n|---|---:|---:|---:|---:|---:|---:|\n";
         for name in ["raw-ws", "bus-ws"] {
             let r = &ws[name];
             let v = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
