@@ -278,7 +278,7 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 // a raw WebSocket echoing a 40-byte binary message (`/echo`), interleaved
 // batch by batch.
 async function websocketBench() {
-  const base = new URLSearchParams(location.search).get("ws");
+  const base = q.get("ws");
   if (!base) throw new Error("the bench page needs ?ws=ws://host:port, its WebSocket server (cargo xtask bench starts it)");
   const raw = new WebSocket(`${base}/echo`);
   raw.binaryType = "arraybuffer";

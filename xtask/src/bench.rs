@@ -109,7 +109,14 @@ pub fn bench(args: &[String]) -> Result {
 
     // `--build-only`: the pages and the bench app, to serve and time by hand.
     if args.iter().any(|a| a == "--build-only") {
-        println!("built {}", www.display());
+        println!(
+            "built {}\n\
+             to time by hand: serve it on two origins (the page's and its frames'), start \
+             its WebSocket server with\n  cargo run --release -p bus-server --example bench_echo \
+             -- --port 8099 --allow <the page's origin>\n\
+             and open bench.html?child=<the frames' origin>&ws=ws://127.0.0.1:8099",
+            www.display()
+        );
         return Ok(());
     }
 
