@@ -15,8 +15,8 @@
 //! - **Brokers** ([`nats::NatsServer`]): a real `nats-server` on a free
 //!   port, for servers that scale out on NATS.
 //! - **Server processes** ([`process::ServerProcess`]): any server as a
-//!   process of its own on a free port, killed as a crash and restarted on
-//!   the same port.
+//!   process of its own on a free port, killed as a crash, paused as a hang
+//!   (its sockets open and silent) and restarted on the same port.
 //! - **Failures**: screenshots of every page and the console log, saved
 //!   under `target/harness/<browser>/<test>/`, with the path in the panic.
 //!

@@ -1,6 +1,7 @@
 //! A server run as a process of its own, for tests that need several server
-//! processes or one that crashes: started on a free loopback port, killable
-//! (as a crash) and restartable on the same port, stopped when dropped.
+//! processes, one that crashes or one that hangs: started on a free loopback
+//! port, killable (as a crash), pausable (as a hang: its sockets stay open
+//! and silent) and restartable on the same port, stopped when dropped.
 
 use std::fmt;
 use std::net::{TcpListener, TcpStream};
@@ -64,6 +65,34 @@ impl ServerProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Freezes the process (SIGSTOP, sent with `kill`), as a server that
+    /// hangs: its sockets stay open, nothing on them is answered, and new
+    /// connections wait in the listen queue until [`resume`](Self::resume).
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("STOP")
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), child.id().to_string()])
+            .status()
+            .map_err(|e| format!("{}: cannot run kill -{signal}: {e}", self.name))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{}: kill -{signal} failed ({status})", self.name))
         }
     }
 

@@ -57,9 +57,18 @@ mod app {
     /// The bus to the shop's own server: WebSocket at `/bus` on this origin.
     fn server_options() -> Result<Options, String> {
         let origin = web_sys::window().map(|w| w.origin()).ok_or("no window")?;
-        Ok(Options::new(
-            bus_web::allowlist([origin]).map_err(|e| e.to_string())?,
-        ))
+        let options = Options::new(bus_web::allowlist([origin]).map_err(|e| e.to_string())?);
+        // Test hook: `?server-heartbeat-ms=N` pings the server every N ms and
+        // ends the session after 3N ms of silence (to see a hung server noticed).
+        #[cfg(feature = "test-hooks")]
+        let options = match query("server-heartbeat-ms").and_then(|v| v.parse().ok()) {
+            Some(ms) => {
+                let every = std::time::Duration::from_millis(ms);
+                options.heartbeat(every, every * 3)
+            }
+            None => options,
+        };
+        Ok(options)
     }
 
     /// Changes the socks quantity here, and tells the other tabs.

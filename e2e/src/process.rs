@@ -48,6 +48,17 @@ impl DemoServer {
         self.process.kill();
     }
 
+    /// Freezes the process (SIGSTOP), as a hung server: its sockets stay
+    /// open and silent.
+    pub fn pause(&self) -> Result<(), Error> {
+        Ok(self.process.pause()?)
+    }
+
+    /// Lets a paused process run again.
+    pub fn resume(&self) -> Result<(), Error> {
+        Ok(self.process.resume()?)
+    }
+
     /// Starts it again on the same host port.
     pub fn restart(&mut self) -> Result<(), Error> {
         Ok(self.process.restart()?)

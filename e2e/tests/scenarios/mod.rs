@@ -1362,6 +1362,49 @@ fn a_restarted_server_process_fails_the_pending_call_then_the_page_reconnects() 
 }
 
 #[test]
+fn a_hung_server_process_is_noticed_by_the_heartbeat_then_the_page_redials() {
+    suite().run(
+        "a_hung_server_process_is_noticed_by_the_heartbeat_then_the_page_redials",
+        |t| async move {
+            let server = demo_process(None)?;
+            // Pings every 300 ms; 900 ms of silence ends the session.
+            let url = format!("{}?server-heartbeat-ms=300", server.parent_url());
+            let page = shop_tab(&t, &url).await?;
+            t.eval::<bool>(
+                &page,
+                "(window.__pending = window.__app.test_server_call('wait', 60000), true)",
+            )
+            .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            // Frozen, not killed: its socket stays open and says nothing, so
+            // only the heartbeat can tell.
+            server.pause()?;
+            let failed: String = t.eval(&page, "window.__pending").await?;
+            ensure(
+                failed == "err:Disconnected",
+                format!("the pending call ended as {failed}"),
+            )?;
+            // The heartbeat ended the session, not a closed socket.
+            t.wait_text(
+                &page.get_by_test_id("server-status"),
+                "did not answer for 900 ms (heartbeat)",
+                5_000,
+            )
+            .await?;
+            // The page dropped the silent socket and dials again; the server
+            // answers once it runs.
+            server.resume()?;
+            t.wait_text(&page.get_by_test_id("server-status"), "connected", 30_000)
+                .await?;
+            let next: String = t
+                .eval(&page, "window.__app.test_server_call('wait', 1)")
+                .await?;
+            ensure(next == "ok:1", format!("the next call: {next}"))
+        },
+    );
+}
+
+#[test]
 fn a_page_on_a_disallowed_origin_cannot_open_the_shop_socket() {
     suite().run(
         "a_page_on_a_disallowed_origin_cannot_open_the_shop_socket",
