@@ -1293,6 +1293,38 @@ async fn until_u32(t: &Test, page: &Page, call: &str, want: u32) -> Result<(), E
     Err(format!("{call} stayed {got}, not {want}").into())
 }
 
+/// Starts a server call on `page` that waits 60 s (`window.__pending`), and
+/// gives it time to reach the server.
+async fn start_pending_call(t: &Test, page: &Page) -> Result<(), Error> {
+    t.eval::<bool>(
+        page,
+        "(window.__pending = window.__app.test_server_call('wait', 60000), true)",
+    )
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    Ok(())
+}
+
+/// Checks that the call [`start_pending_call`] made failed as `Disconnected`.
+async fn pending_call_disconnected(t: &Test, page: &Page) -> Result<(), Error> {
+    let failed: String = t.eval(page, "window.__pending").await?;
+    ensure(
+        failed == "err:Disconnected",
+        format!("the pending call ended as {failed}"),
+    )
+}
+
+/// Waits until `page`'s server bus is connected again, then checks that a
+/// call succeeds.
+async fn reconnected_and_calls(t: &Test, page: &Page) -> Result<(), Error> {
+    t.wait_text(&page.get_by_test_id("server-status"), "connected", 30_000)
+        .await?;
+    let next: String = t
+        .eval(page, "window.__app.test_server_call('wait', 1)")
+        .await?;
+    ensure(next == "ok:1", format!("the next call: {next}"))
+}
+
 #[test]
 fn shop_tabs_on_two_server_processes_share_the_cart_through_nats_not_with_themselves() {
     suite().run(
@@ -1338,25 +1370,11 @@ fn a_restarted_server_process_fails_the_pending_call_then_the_page_reconnects() 
         |t| async move {
             let mut server = demo_process(None)?;
             let page = shop_tab(&t, &server.parent_url()).await?;
-            t.eval::<bool>(
-                &page,
-                "(window.__pending = window.__app.test_server_call('wait', 60000), true)",
-            )
-            .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            start_pending_call(&t, &page).await?;
             server.kill();
-            let failed: String = t.eval(&page, "window.__pending").await?;
-            ensure(
-                failed == "err:Disconnected",
-                format!("the pending call ended as {failed}"),
-            )?;
+            pending_call_disconnected(&t, &page).await?;
             server.restart()?;
-            t.wait_text(&page.get_by_test_id("server-status"), "connected", 30_000)
-                .await?;
-            let next: String = t
-                .eval(&page, "window.__app.test_server_call('wait', 1)")
-                .await?;
-            ensure(next == "ok:1", format!("the next call: {next}"))
+            reconnected_and_calls(&t, &page).await
         },
     );
 }
@@ -1370,20 +1388,11 @@ fn a_hung_server_process_is_noticed_by_the_heartbeat_then_the_page_redials() {
             // Pings every 300 ms; 900 ms of silence ends the session.
             let url = format!("{}?server-heartbeat-ms=300", server.parent_url());
             let page = shop_tab(&t, &url).await?;
-            t.eval::<bool>(
-                &page,
-                "(window.__pending = window.__app.test_server_call('wait', 60000), true)",
-            )
-            .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            start_pending_call(&t, &page).await?;
             // Frozen, not killed: its socket stays open and says nothing, so
             // only the heartbeat can tell.
             server.pause()?;
-            let failed: String = t.eval(&page, "window.__pending").await?;
-            ensure(
-                failed == "err:Disconnected",
-                format!("the pending call ended as {failed}"),
-            )?;
+            pending_call_disconnected(&t, &page).await?;
             // The heartbeat ended the session, not a closed socket.
             t.wait_text(
                 &page.get_by_test_id("server-status"),
@@ -1394,12 +1403,7 @@ fn a_hung_server_process_is_noticed_by_the_heartbeat_then_the_page_redials() {
             // The page dropped the silent socket and dials again; the server
             // answers once it runs.
             server.resume()?;
-            t.wait_text(&page.get_by_test_id("server-status"), "connected", 30_000)
-                .await?;
-            let next: String = t
-                .eval(&page, "window.__app.test_server_call('wait', 1)")
-                .await?;
-            ensure(next == "ok:1", format!("the next call: {next}"))
+            reconnected_and_calls(&t, &page).await
         },
     );
 }
