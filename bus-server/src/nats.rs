@@ -39,6 +39,8 @@ use crate::hub::{Broker, Hub};
 /// Broadcasts waiting to be handed to the NATS client.
 const QUEUE: usize = 1024;
 const FROM: &str = "Wbus-From";
+/// How long `connect` waits for the server to confirm its subscription.
+const CONFIRM_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Counters of a [`NatsBroker`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,22 +95,25 @@ impl fmt::Debug for NatsBroker {
 impl NatsBroker {
     /// Connects to the NATS server at `url` (`nats://127.0.0.1:4222`),
     /// subscribes to `<prefix>.>` and makes `hub` share its broadcasts
-    /// through it. Call inside a tokio runtime.
+    /// through it. It returns once the server has confirmed the
+    /// subscription, so broadcasts other processes publish from then on
+    /// arrive; it fails when the server cannot be reached (after that, a
+    /// lost connection is redialled on its own). Call inside a tokio
+    /// runtime.
     pub async fn connect(url: &str, prefix: &str, hub: &Hub) -> Result<Arc<NatsBroker>, NatsError> {
         if !is_subject(prefix) {
             return Err(NatsError(format!(
                 "{prefix:?} is not a NATS subject prefix: use letters, digits, - and _, separated by dots"
             )));
         }
-        let client = async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
-            .connect(url)
+        let client = async_nats::connect(url)
             .await
             .map_err(|e| NatsError(format!("cannot reach NATS at {url}: {e}")))?;
         let mut subscription = client
             .subscribe(format!("{prefix}.>"))
             .await
             .map_err(|e| NatsError(format!("cannot subscribe to {prefix}.> on {url}: {e}")))?;
+        subscribed(&client, url).await?;
         let me = process_id();
         let counters = Arc::new(Counters::default());
         let (queue, mut to_publish) = mpsc::channel::<(String, Vec<u8>)>(QUEUE);
@@ -184,6 +189,35 @@ impl Broker for NatsBroker {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Returns once the server has registered the subscriptions made so far,
+/// so that a broadcast another process publishes after `connect` returns
+/// reaches this one. `subscribe` only queues the request: a message on a
+/// fresh inbox, subscribed and published after it on the same connection,
+/// comes back only after the server has handled everything before it.
+async fn subscribed(client: &async_nats::Client, url: &str) -> Result<(), NatsError> {
+    let failed = |e: &dyn fmt::Display| {
+        NatsError(format!(
+            "NATS at {url} did not confirm the subscription: {e}"
+        ))
+    };
+    let inbox = client.new_inbox();
+    let mut probe = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| failed(&e))?;
+    client
+        .publish(inbox, Default::default())
+        .await
+        .map_err(|e| failed(&e))?;
+    match tokio::time::timeout(CONFIRM_WITHIN, probe.next()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(failed(&"the connection closed")),
+        Err(_) => return Err(failed(&format_args!("no answer within {CONFIRM_WITHIN:?}"))),
+    }
+    let _ = probe.unsubscribe().await;
+    Ok(())
 }
 
 /// Dot-separated tokens of letters, digits, `-` and `_`.

@@ -101,3 +101,20 @@ async fn a_broadcast_crosses_processes_through_nats_and_never_returns_to_its_sen
         "broadcasts did not cross processes after the broker restarted"
     );
 }
+
+#[tokio::test]
+async fn a_broker_that_cannot_be_reached_is_an_error_naming_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let err = NatsBroker::connect(&url, "wbus-test", &Hub::new())
+        .await
+        .expect_err("nothing listens there");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot reach NATS at {url}")),
+        "{err}"
+    );
+}
