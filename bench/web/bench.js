@@ -310,9 +310,19 @@ async function websocketBench() {
   return out;
 }
 
+// Frames loaded and every contender connected; `runBench` sets up first if
+// this was not called (a profiler starts after it, to leave setup out).
+let ready;
+window.setupBench = () => (ready ??= setup()).then(() => true);
+
+// `?contenders=bus,raw-port` runs only those (for profiling one path);
+// `?websocket=0` and `?costs=0` leave those sections out.
 window.runBench = async () => {
-  const contenders = await setup();
-  const names = Object.keys(contenders);
+  const contenders = await (ready ??= setup());
+  const wanted = q.get("contenders")?.split(",");
+  const unknown = wanted?.filter((n) => !contenders[n]);
+  if (unknown?.length) throw new Error(`no contender ${unknown.join(", ")}: choose from ${Object.keys(contenders).join(", ")}`);
+  const names = Object.keys(contenders).filter((n) => !wanted || wanted.includes(n));
   const runs = (payload) => names.filter((n) => !contenders[n].only || contenders[n].only === payload);
   const results = [];
   const only = q.get("only");
@@ -352,8 +362,9 @@ window.runBench = async () => {
     child_frame_to_reply_us: us(child.toReply || 0, child.frames),
     child_in_onmessage_us: us(child.inHandler || 0, child.frames),
   };
-  const websocket = await websocketBench();
-  log("websocket: done");
-  return { results, websocket, latency_breakdown: breakdown, costs: await costs(), user_agent: navigator.userAgent, date: new Date().toISOString() };
+  const websocket = q.get("websocket") === "0" ? null : await websocketBench();
+  if (websocket) log("websocket: done");
+  const parts = q.get("costs") === "0" ? null : await costs();
+  return { results, websocket, latency_breakdown: breakdown, costs: parts, user_agent: navigator.userAgent, date: new Date().toISOString() };
 };
 window.benchReady = true;

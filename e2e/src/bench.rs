@@ -4,14 +4,16 @@
 //! `bench_echo` example, a release build: the bus at `/bus`, serving the same
 //! `bench.small` echo as the widget, and a raw WebSocket echo at `/echo`) as a
 //! process of its own, opens the page in headless Chromium with
-//! `--site-per-process` and returns what `window.runBench()` reports.
+//! `--site-per-process` and returns what `window.runBench()` reports, or
+//! also a CPU profile of the page while it ran.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use bus_harness::process::ServerProcess;
-use bus_harness::{BrowserKind, Origins, Serve};
+use bus_harness::{BrowserKind, Origins, Serve, Served};
+use playwright_rs::protocol::{Browser, Page, Playwright};
 
 use crate::Error;
 
@@ -28,10 +30,73 @@ pub struct BenchRun {
 /// the bench page's origin, and runs the bench page in Chromium; `query` is
 /// appended to the page URL (e.g. `&batches=30`).
 pub fn run_browser_bench(www: &Path, query: &str, ws_server: &Path) -> Result<BenchRun, Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    runtime()?.block_on(async {
+        let bench = BenchPage::open(www, query, ws_server).await?;
+        let report = bench.run().await?;
+        Ok(BenchRun {
+            report,
+            browser: bench.close().await,
+        })
+    })
+}
+
+/// Like [`run_browser_bench`], with the bench page's main thread (the host
+/// of every contender) under the Chrome DevTools CPU profiler from the end of
+/// its setup (frames loaded, contenders connected) to the end of the run.
+/// The profile is DevTools' `.cpuprofile` JSON (`Profiler.stop`'s
+/// `profile`), sampled every 50 µs.
+pub fn profile_browser_bench(
+    www: &Path,
+    query: &str,
+    ws_server: &Path,
+) -> Result<(BenchRun, serde_json::Value), Error> {
+    runtime()?.block_on(async {
+        let bench = BenchPage::open(www, query, ws_server).await?;
+        bench
+            .page
+            .evaluate::<(), bool>("window.setupBench()", None)
+            .await?;
+        let cdp = bench.page.context()?.new_cdp_session(&bench.page).await?;
+        cdp.send("Profiler.enable", None).await?;
+        cdp.send(
+            "Profiler.setSamplingInterval",
+            Some(serde_json::json!({ "interval": 50 })),
+        )
+        .await?;
+        cdp.send("Profiler.start", None).await?;
+        let report = bench.run().await?;
+        // Playwright wraps the CDP result: `{ "result": { "profile": … } }`.
+        let mut stopped = cdp.send("Profiler.stop", None).await?;
+        let profile = stopped
+            .pointer_mut("/result/profile")
+            .map(serde_json::Value::take)
+            .ok_or("Profiler.stop returned no profile")?;
+        let _ = cdp.detach().await;
+        let run = BenchRun {
+            report,
+            browser: bench.close().await,
+        };
+        Ok((run, profile))
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(async {
+        .build()?)
+}
+
+/// The bench page, served and open, with its WebSocket server running.
+struct BenchPage {
+    served: Served,
+    ws: ServerProcess,
+    _playwright: Playwright,
+    browser: Browser,
+    page: Page,
+}
+
+impl BenchPage {
+    async fn open(www: &Path, query: &str, ws_server: &Path) -> Result<BenchPage, Error> {
         let served = Origins::new()
             .add("bench", Serve::dir(www))
             .add("child", Serve::dir(www))
@@ -44,8 +109,7 @@ pub fn run_browser_bench(www: &Path, query: &str, ws_server: &Path) -> Result<Be
             cmd.args(["--port", &port.to_string(), "--allow", &bench_origin]);
             cmd
         })?;
-        let (_playwright, browser) = bus_harness::launch(BrowserKind::Chromium).await?;
-        let version = browser.version().to_owned();
+        let (playwright, browser) = bus_harness::launch(BrowserKind::Chromium).await?;
         let page = browser.new_page().await?;
         let url = format!(
             "{}?child={}&ws=ws://127.0.0.1:{}{query}",
@@ -56,15 +120,28 @@ pub fn run_browser_bench(www: &Path, query: &str, ws_server: &Path) -> Result<Be
         page.goto(&url, None).await?;
         page.wait_for_function("() => window.benchReady === true", None)
             .await?;
-        let report: serde_json::Value = page
-            .evaluate::<(), serde_json::Value>("window.runBench()", None)
-            .await?;
-        let _ = browser.close().await;
-        drop(ws);
-        served.stop().await;
-        Ok(BenchRun {
-            report,
-            browser: format!("Chromium {version}"),
+        Ok(BenchPage {
+            served,
+            ws,
+            _playwright: playwright,
+            browser,
+            page,
         })
-    })
+    }
+
+    async fn run(&self) -> Result<serde_json::Value, Error> {
+        Ok(self
+            .page
+            .evaluate::<(), serde_json::Value>("window.runBench()", None)
+            .await?)
+    }
+
+    /// Closes everything; returns the browser's name and version.
+    async fn close(self) -> String {
+        let version = self.browser.version().to_owned();
+        let _ = self.browser.close().await;
+        drop(self.ws);
+        self.served.stop().await;
+        format!("Chromium {version}")
+    }
 }

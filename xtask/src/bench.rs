@@ -62,6 +62,7 @@ fn machine() -> String {
 }
 
 /// `cargo xtask bench [--quick] [--no-native] [--only PAYLOAD,...] [--runs N] [--build-only]`
+/// `cargo xtask bench --profile [--only PAYLOAD,...] [--contenders NAME,...]`
 pub fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let native = !args.iter().any(|a| a == "--no-native");
@@ -120,6 +121,12 @@ pub fn bench(args: &[String]) -> Result {
         return Ok(());
     }
 
+    // `--profile`: one run under the CPU profiler instead of the report.
+    if args.iter().any(|a| a == "--profile") {
+        let ws_server = build_ws_server(&target)?;
+        return crate::profile::profile(&out, &www, &ws_server, args);
+    }
+
     let crate::size::Sizes {
         gz: mut sizes,
         breakdown,
@@ -167,18 +174,7 @@ pub fn bench(args: &[String]) -> Result {
             .ok_or_else(|| format!("the load test wrote no {}", file.display()))?;
     }
 
-    // The WebSocket round trip's server, optimised like a deployed one.
-    let mut echo = cargo();
-    echo.args([
-        "build",
-        "--release",
-        "-p",
-        "bus-server",
-        "--example",
-        "bench_echo",
-    ]);
-    run("the bench's WebSocket server (release)", echo)?;
-    let ws_server = target.join("release").join("examples").join("bench_echo");
+    let ws_server = build_ws_server(&target)?;
 
     println!("\n==> browser benchmark (headless Chromium, --site-per-process)");
     // `--only small,1MiB`: just those payloads, for quick comparisons while
@@ -215,6 +211,21 @@ pub fn bench(args: &[String]) -> Result {
     println!("{report}");
     println!("\nreports: {}", out.join("report.{json,md,svg}").display());
     Ok(())
+}
+
+/// The WebSocket round trip's server, optimised like a deployed one.
+fn build_ws_server(target: &Path) -> Result<PathBuf> {
+    let mut echo = cargo();
+    echo.args([
+        "build",
+        "--release",
+        "-p",
+        "bus-server",
+        "--example",
+        "bench_echo",
+    ]);
+    run("the bench's WebSocket server (release)", echo)?;
+    Ok(target.join("release").join("examples").join("bench_echo"))
 }
 
 fn collect_criterion(dir: &Path, into: &mut BTreeMap<String, f64>) {

@@ -15,6 +15,7 @@
 mod bench;
 mod browsers;
 mod js;
+mod profile;
 mod size;
 
 use std::env;
@@ -88,6 +89,10 @@ commands:
                             interleaved in headless Chromium, N runs (3; 1 with --quick), criterion
                             benches, gzip sizes; writes target/bench/report.{json,md,svg}
                             (--build-only: just the pages, in target/bench/www)
+  bench --profile [--only PAYLOAD,...] [--contenders NAME,...]
+                            one run (small; bus and raw-port-bytes by default) with the bench
+                            page's main thread under Chrome's CPU profiler: prints self time per
+                            function, writes target/bench/profile/host.cpuprofile
   fuzz <target> [seconds]   run a bus-core fuzz target (needs nightly and cargo-fuzz);
                             targets: envelope_decode, allowlist_new
 ";

@@ -1,0 +1,136 @@
+//! `cargo xtask bench --profile`: one run of the bench page under Chrome's
+//! CPU profiler, to see where a contender's time goes on the page's main
+//! thread, where every contender's host side runs (its child frames run in
+//! another process, not profiled). Writes
+//! `target/bench/profile/host.cpuprofile` (load it in Chrome DevTools'
+//! Performance panel) and prints the functions with the most self time.
+//!
+//! By default the small payload, with the bus and the raw port echoing bytes
+//! (`raw-port-bytes`, the floor for a protocol framed as bytes), one batch
+//! after the other as in the full run, and no WebSocket or cost sections.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::Result;
+
+/// Rows of self time printed.
+const TOP: usize = 30;
+
+pub(crate) fn profile(out: &Path, www: &Path, ws_server: &Path, args: &[String]) -> Result {
+    let value = |flag: &str, default: &'static str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, String::as_str)
+            .to_owned()
+    };
+    let only = value("--only", "small");
+    let contenders = value("--contenders", "bus,raw-port-bytes");
+    let query = format!("&only={only}&contenders={contenders}&websocket=0&costs=0");
+    println!("\n==> browser benchmark under the CPU profiler ({query})");
+    let (run, profile) =
+        e2e::bench::profile_browser_bench(www, &query, ws_server).map_err(|e| e.to_string())?;
+    let dir = out.join("profile");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let file = dir.join("host.cpuprofile");
+    std::fs::write(&file, profile.to_string())
+        .map_err(|e| format!("write {}: {e}", file.display()))?;
+
+    println!("{}", run.browser);
+    for r in run.report["results"].as_array().into_iter().flatten() {
+        println!(
+            "{} {}: p50 {:.0} µs, {:.0} calls/s one at a time, {:.0} with 100 in flight",
+            r["contender"].as_str().unwrap_or("?"),
+            r["payload"].as_str().unwrap_or("?"),
+            r["rtt_p50_us"].as_f64().unwrap_or(0.0),
+            r["calls_per_sec"].as_f64().unwrap_or(0.0),
+            r["calls_per_sec_100_in_flight"].as_f64().unwrap_or(0.0),
+        );
+    }
+    let times = self_times(&profile)?;
+    let total: f64 = times.iter().map(|(_, us)| us).sum();
+    println!(
+        "\nself time on the bench page's main thread, {:.0} ms in all ((idle): waiting \
+         for a message or timer; (program): the browser's own native work):",
+        total / 1000.0
+    );
+    for (name, us) in times.iter().take(TOP) {
+        println!(
+            "{:>9.1} ms {:>5.1}%  {name}",
+            us / 1000.0,
+            100.0 * us / total.max(1.0)
+        );
+    }
+    println!(
+        "\nprofile: {} (Chrome DevTools, Performance panel)",
+        file.display()
+    );
+    Ok(())
+}
+
+/// Self time per function, most first: each sample's interval goes to the
+/// function on top of the stack, named `name (file)`.
+fn self_times(profile: &Value) -> Result<Vec<(String, f64)>> {
+    let bad = || "the CPU profile is not in DevTools' format".to_owned();
+    let mut names = HashMap::new();
+    for node in profile["nodes"].as_array().ok_or_else(bad)? {
+        let frame = &node["callFrame"];
+        let function = match frame["functionName"].as_str() {
+            Some("") | None => "(anonymous)",
+            Some(f) => f,
+        };
+        let file = frame["url"].as_str().unwrap_or("").rsplit('/').next();
+        let name = match file {
+            Some(f) if !f.is_empty() => format!("{function} ({f})"),
+            _ => function.to_owned(),
+        };
+        names.insert(node["id"].as_u64().ok_or_else(bad)?, name);
+    }
+    let samples = profile["samples"].as_array().ok_or_else(bad)?;
+    let deltas = profile["timeDeltas"].as_array().ok_or_else(bad)?;
+    let mut by_name: HashMap<&str, f64> = HashMap::new();
+    for (sample, delta) in samples.iter().zip(deltas) {
+        let name = sample
+            .as_u64()
+            .and_then(|id| names.get(&id))
+            .ok_or_else(bad)?;
+        *by_name.entry(name).or_default() += delta.as_f64().unwrap_or(0.0).max(0.0);
+    }
+    let mut times: Vec<(String, f64)> = by_name
+        .into_iter()
+        .map(|(n, us)| (n.to_owned(), us))
+        .collect();
+    times.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::self_times;
+
+    #[test]
+    fn self_time_goes_to_the_sampled_function() {
+        let profile = serde_json::json!({
+            "nodes": [
+                { "id": 1, "callFrame": { "functionName": "(root)", "url": "" } },
+                { "id": 2, "callFrame": { "functionName": "", "url": "http://a/x/bench.js" } },
+                { "id": 3, "callFrame": { "functionName": "drive", "url": "http://a/wasm/app_bg.wasm" } },
+            ],
+            "samples": [2, 3, 3, 1],
+            "timeDeltas": [10, 50, 40, 5],
+        });
+        let times = self_times(&profile).unwrap();
+        assert_eq!(
+            times,
+            vec![
+                ("drive (app_bg.wasm)".to_owned(), 90.0),
+                ("(anonymous) (bench.js)".to_owned(), 10.0),
+                ("(root)".to_owned(), 5.0),
+            ]
+        );
+        assert!(self_times(&serde_json::json!({ "nodes": 1 })).is_err());
+    }
+}
