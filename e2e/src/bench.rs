@@ -4,8 +4,8 @@
 //! `bench_echo` example, a release build: the bus at `/bus`, serving the same
 //! `bench.small` echo as the widget, and a raw WebSocket echo at `/echo`) as a
 //! process of its own, opens the page in headless Chromium with
-//! `--site-per-process` and returns what `window.runBench()` reports, or
-//! also a CPU profile of the page while it ran.
+//! `--site-per-process` and returns what `window.runBench()` reports (see
+//! [`crate::profile`] for a run under the CPU profiler).
 
 use std::path::Path;
 use std::process::Command;
@@ -40,63 +40,27 @@ pub fn run_browser_bench(www: &Path, query: &str, ws_server: &Path) -> Result<Be
     })
 }
 
-/// Like [`run_browser_bench`], with the bench page's main thread (the host
-/// of every contender) under the Chrome DevTools CPU profiler from the end of
-/// its setup (frames loaded, contenders connected) to the end of the run.
-/// The profile is DevTools' `.cpuprofile` JSON (`Profiler.stop`'s
-/// `profile`), sampled every 50 µs.
-pub fn profile_browser_bench(
-    www: &Path,
-    query: &str,
-    ws_server: &Path,
-) -> Result<(BenchRun, serde_json::Value), Error> {
-    runtime()?.block_on(async {
-        let bench = BenchPage::open(www, query, ws_server).await?;
-        bench
-            .page
-            .evaluate::<(), bool>("window.setupBench()", None)
-            .await?;
-        let cdp = bench.page.context()?.new_cdp_session(&bench.page).await?;
-        cdp.send("Profiler.enable", None).await?;
-        cdp.send(
-            "Profiler.setSamplingInterval",
-            Some(serde_json::json!({ "interval": 50 })),
-        )
-        .await?;
-        cdp.send("Profiler.start", None).await?;
-        let report = bench.run().await?;
-        // Playwright wraps the CDP result: `{ "result": { "profile": … } }`.
-        let mut stopped = cdp.send("Profiler.stop", None).await?;
-        let profile = stopped
-            .pointer_mut("/result/profile")
-            .map(serde_json::Value::take)
-            .ok_or("Profiler.stop returned no profile")?;
-        let _ = cdp.detach().await;
-        let run = BenchRun {
-            report,
-            browser: bench.close().await,
-        };
-        Ok((run, profile))
-    })
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
 }
 
 /// The bench page, served and open, with its WebSocket server running.
-struct BenchPage {
+pub(crate) struct BenchPage {
     served: Served,
     ws: ServerProcess,
     _playwright: Playwright,
     browser: Browser,
-    page: Page,
+    pub(crate) page: Page,
 }
 
 impl BenchPage {
-    async fn open(www: &Path, query: &str, ws_server: &Path) -> Result<BenchPage, Error> {
+    pub(crate) async fn open(
+        www: &Path,
+        query: &str,
+        ws_server: &Path,
+    ) -> Result<BenchPage, Error> {
         let served = Origins::new()
             .add("bench", Serve::dir(www))
             .add("child", Serve::dir(www))
@@ -129,7 +93,7 @@ impl BenchPage {
         })
     }
 
-    async fn run(&self) -> Result<serde_json::Value, Error> {
+    pub(crate) async fn run(&self) -> Result<serde_json::Value, Error> {
         Ok(self
             .page
             .evaluate::<(), serde_json::Value>("window.runBench()", None)
@@ -137,7 +101,7 @@ impl BenchPage {
     }
 
     /// Closes everything; returns the browser's name and version.
-    async fn close(self) -> String {
+    pub(crate) async fn close(self) -> String {
         let version = self.browser.version().to_owned();
         let _ = self.browser.close().await;
         drop(self.ws);

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod browser;
 pub mod bundle;
 pub mod process;
+pub mod profile;
 pub mod serve;
 
 pub use bus_harness::Error;

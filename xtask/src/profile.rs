@@ -1,9 +1,10 @@
 //! `cargo xtask bench --profile`: one run of the bench page under Chrome's
-//! CPU profiler, to see where a contender's time goes on the page's main
-//! thread, where every contender's host side runs (its child frames run in
-//! another process, not profiled). Writes
-//! `target/bench/profile/host.cpuprofile` (load it in Chrome DevTools'
-//! Performance panel) and prints the functions with the most self time.
+//! CPU profiler, to see where a contender's time goes: on the page's main
+//! thread, where every contender's host side runs, and on the main thread
+//! of the process that runs the child frames (every contender's other
+//! side). Writes `target/bench/profile/{host,child}.cpuprofile` (load them
+//! in Chrome DevTools' Performance panel) and prints the functions with the
+//! most self time on each.
 //!
 //! By default the small payload, with the bus and the raw port echoing bytes
 //! (`raw-port-bytes`, the floor for a protocol framed as bytes), one batch
@@ -31,16 +32,17 @@ pub(crate) fn profile(out: &Path, www: &Path, ws_server: &Path, args: &[String])
     let contenders = value("--contenders", "bus,raw-port-bytes");
     let query = format!("&only={only}&contenders={contenders}&websocket=0&costs=0");
     println!("\n==> browser benchmark under the CPU profiler ({query})");
-    let (run, profile) =
-        e2e::bench::profile_browser_bench(www, &query, ws_server).map_err(|e| e.to_string())?;
+    let profiled =
+        e2e::profile::profile_browser_bench(www, &query, ws_server).map_err(|e| e.to_string())?;
     let dir = out.join("profile");
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let file = dir.join("host.cpuprofile");
-    std::fs::write(&file, profile.to_string())
-        .map_err(|e| format!("write {}: {e}", file.display()))?;
 
-    println!("{}", run.browser);
-    for r in run.report["results"].as_array().into_iter().flatten() {
+    println!("{}", profiled.run.browser);
+    for r in profiled.run.report["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         println!(
             "{} {}: p50 {:.0} µs, {:.0} calls/s one at a time, {:.0} with 100 in flight",
             r["contender"].as_str().unwrap_or("?"),
@@ -50,23 +52,30 @@ pub(crate) fn profile(out: &Path, www: &Path, ws_server: &Path, args: &[String])
             r["calls_per_sec_100_in_flight"].as_f64().unwrap_or(0.0),
         );
     }
-    let times = self_times(&profile)?;
-    let total: f64 = times.iter().map(|(_, us)| us).sum();
-    println!(
-        "\nself time on the bench page's main thread, {:.0} ms in all ((idle): waiting \
-         for a message or timer; (program): the browser's own native work):",
-        total / 1000.0
-    );
-    for (name, us) in times.iter().take(TOP) {
+    for (side, what, profile) in [
+        ("host", "the bench page's main thread", &profiled.host),
+        ("child", "the child frames' main thread", &profiled.child),
+    ] {
+        let file = dir.join(format!("{side}.cpuprofile"));
+        std::fs::write(&file, profile.to_string())
+            .map_err(|e| format!("write {}: {e}", file.display()))?;
+        let times = self_times(profile)?;
+        let total: f64 = times.iter().map(|(_, us)| us).sum();
+        println!("\nself time on {what}, {:.0} ms in all:", total / 1000.0);
+        for (name, us) in times.iter().take(TOP) {
+            println!(
+                "{:>9.1} ms {:>5.1}%  {name}",
+                us / 1000.0,
+                100.0 * us / total.max(1.0)
+            );
+        }
         println!(
-            "{:>9.1} ms {:>5.1}%  {name}",
-            us / 1000.0,
-            100.0 * us / total.max(1.0)
+            "profile: {} (Chrome DevTools, Performance panel)",
+            file.display()
         );
     }
     println!(
-        "\nprofile: {} (Chrome DevTools, Performance panel)",
-        file.display()
+        "\n(idle): waiting for a message or a timer; (program): the browser's own native work"
     );
     Ok(())
 }
