@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -87,7 +88,7 @@ struct ChildTarget {
     page: CDPSession,
     session: String,
     replies: Replies,
-    next: Mutex<u64>,
+    next: AtomicU64,
 }
 
 impl ChildTarget {
@@ -156,17 +157,13 @@ impl ChildTarget {
             page: page.clone(),
             session,
             replies,
-            next: Mutex::new(1),
+            next: AtomicU64::new(1),
         })
     }
 
     /// Sends a CDP command to the frame's target; its result.
     async fn send(&self, method: &str, params: Value) -> Result<Value, Error> {
-        let id = {
-            let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-            *next += 1;
-            *next
-        };
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.replies
             .lock()

@@ -179,20 +179,14 @@ pub fn bench(args: &[String]) -> Result {
     println!("\n==> browser benchmark (headless Chromium, --site-per-process)");
     // `--only small,1MiB`: just those payloads, for quick comparisons while
     // working on one path.
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
+    let only = flag_value(args, "--only")
         .map(|o| format!("&only={o}"))
         .unwrap_or_default();
     let query = format!("{}{only}", if quick { "&batches=5&batch=20" } else { "" });
     let query = query.as_str();
     // `--runs N`: N full browser runs (3 by default, 1 with --quick), each in
     // a fresh browser; the report shows every run's targets.
-    let runs: usize = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
+    let runs: usize = flag_value(args, "--runs")
         .map(|n| {
             n.parse()
                 .map_err(|_| format!("--runs takes a number, not {n:?}"))
@@ -211,6 +205,14 @@ pub fn bench(args: &[String]) -> Result {
     println!("{report}");
     println!("\nreports: {}", out.join("report.{json,md,svg}").display());
     Ok(())
+}
+
+/// The argument after `flag` (`--only small` → `small`), if given.
+pub(crate) fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 /// The WebSocket round trip's server, optimised like a deployed one.

@@ -16,20 +16,14 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::Result;
+use crate::bench::flag_value;
 
 /// Rows of self time printed.
 const TOP: usize = 30;
 
 pub(crate) fn profile(out: &Path, www: &Path, ws_server: &Path, args: &[String]) -> Result {
-    let value = |flag: &str, default: &'static str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .map_or(default, String::as_str)
-            .to_owned()
-    };
-    let only = value("--only", "small");
-    let contenders = value("--contenders", "bus,raw-port-bytes");
+    let only = flag_value(args, "--only").unwrap_or("small");
+    let contenders = flag_value(args, "--contenders").unwrap_or("bus,raw-port-bytes");
     let query = format!("&only={only}&contenders={contenders}&websocket=0&costs=0");
     println!("\n==> browser benchmark under the CPU profiler ({query})");
     let profiled =
