@@ -519,7 +519,8 @@ export function connect(role: "host" | "guest", link: Link, o: Options): Connect
         else if (m[0] == 1) send([1, m[1], 1, INTERNAL, "over the caller's frame limit"]);
         continue;
       }
-      if (size + part.length > room || parts.length == 1024) {
+      // A new frame past 1024 messages, or once one holds 256 KiB (PROTOCOL.md section 7).
+      if (size + part.length > room || parts.length == 1024 || size >= 1 << 18) {
         post(encodePacked(version, sid, parts));
         parts = [];
         size = 0;

@@ -73,6 +73,29 @@ test("many calls in one turn are coalesced, and all answered", async () => {
   end(host, guest);
 });
 
+test("a frame takes no more messages once it holds 256 KiB", async () => {
+  const { host, guest } = await pair();
+  guest.handle("echo", (req) => req);
+  const sizes: number[] = [];
+  const post = MessagePort.prototype.postMessage;
+  MessagePort.prototype.postMessage = function (this: MessagePort, m: unknown, ...rest: never[]) {
+    if (m instanceof Uint8Array) sizes.push(m.length);
+    return post.call(this, m, ...rest);
+  };
+  try {
+    // Ten 100 KiB calls in one turn: frames of three (the third crosses 256 KiB), not one of ten.
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => host.call("echo", new Uint8Array(100 << 10).fill(i))));
+    replies.forEach((r, i) => assert.equal(r[(100 << 10) - 1], i));
+  } finally {
+    MessagePort.prototype.postMessage = post;
+  }
+  const big = sizes.filter((n) => n > 100 << 10);
+  // Requests and replies alike: 3 + 3 + 3 + 1 messages each way.
+  assert.equal(big.length, 8, String(sizes));
+  assert.ok(Math.max(...big) < 3 * (100 << 10) + 1024, String(big));
+  end(host, guest);
+});
+
 test("events reach every listener of their topic only", async () => {
   const { host, guest } = await pair();
   const got: string[] = [];

@@ -636,7 +636,8 @@ impl Engine {
     }
 
     /// The next frame to send, if any. Session messages queued since the
-    /// last call are coalesced into as few frames as the limits allow.
+    /// last call are coalesced into as few frames as the limits allow, a
+    /// frame taking no more once it holds 256 KiB (attachments included).
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         let t = self
