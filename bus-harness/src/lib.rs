@@ -57,6 +57,7 @@
 
 pub mod browser;
 pub mod hook;
+pub mod imports;
 pub mod lock;
 pub mod nats;
 pub mod npm;

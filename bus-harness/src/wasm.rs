@@ -162,11 +162,17 @@ pub fn bindgen(input: &Path, out: &Path, name: &str) -> Result<(), Error> {
 }
 
 /// Optimises the glue `<dir>/<name>.js` and `<dir>/<name>_bg.wasm` for
-/// size, in place: [`wasm_opt`] and [`minify_js`]. What `WasmApp::optimize`
-/// does, and how a size-optimised build should be served.
+/// size, in place: [`wasm_opt`], short import names in both
+/// ([`crate::imports::shorten`]), and [`minify_js`]. What
+/// `WasmApp::optimize` does, and how a size-optimised build should be served.
 pub fn optimize(dir: &Path, name: &str) -> Result<(), Error> {
-    wasm_opt(&dir.join(format!("{name}_bg.wasm")))?;
-    minify_js(&dir.join(format!("{name}.js")))
+    let (wasm, js) = (
+        dir.join(format!("{name}_bg.wasm")),
+        dir.join(format!("{name}.js")),
+    );
+    wasm_opt(&wasm)?;
+    crate::imports::shorten(&wasm, &js, &format!("./{name}_bg.js"))?;
+    minify_js(&js)
 }
 
 /// Minifies an ES module in place with esbuild (npm `esbuild` 0.28.2, see

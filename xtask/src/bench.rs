@@ -553,7 +553,7 @@ fn write_reports(
     }
     md += "\n| gzip size | bytes |\n|---|---:|\n";
     md += &format!(
-        "| bus-minimal (wasm + JS; opt-level z, LTO, wasm-opt -Oz, minified glue) | {bus_minimal} |\n| same app without the bus (wasm-bindgen baseline) | {baseline} |\n| what the bus adds | {} |\n",
+        "| bus-minimal (wasm + JS; opt-level z, LTO, wasm-opt -Oz, short import names, minified glue) | {bus_minimal} |\n| same app without the bus (wasm-bindgen baseline) | {baseline} |\n| what the bus adds | {} |\n",
         bus_minimal.saturating_sub(baseline)
     );
     // The bus probe with one of bus-web's features: what the feature adds.
