@@ -276,12 +276,12 @@ mod tests {
                 topic: "t".into(),
                 payload,
             };
-            if attach && cfg!(feature = "attachments") {
-                let a = Attachment::new(vec![0u8; len], len);
-                o.push_with(event, vec![a]);
-            } else {
-                o.push(event);
+            #[cfg(feature = "attachments")]
+            if attach {
+                o.push_with(event, vec![Attachment::new(vec![0u8; len], len)]);
+                continue;
             }
+            o.push(event);
         }
         std::iter::from_fn(|| o.next_frame(1, SessionId::NONE, 4 << 20))
             .map(|(f, _)| count(&f))
