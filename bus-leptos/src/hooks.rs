@@ -242,24 +242,12 @@ impl PopupBus {
     #[cfg(target_arch = "wasm32")]
     fn try_open(&self, url: &str, features: &str) -> Result<(), ConnectError> {
         let options = self.options.try_get_value().ok_or(ConnectError::NoWindow)?;
-        let window = web_sys::window().ok_or(ConnectError::NoWindow)?;
         self.bus.detach("replaced by a new popup");
-        let popup = window
-            .open_with_url_and_target_and_features(url, "_blank", features)
-            .ok()
-            .flatten()
-            .ok_or(ConnectError::PopupBlocked)?;
-        match bus_web::connect_popup(&popup, url, options) {
-            Ok(conn) => {
-                self.bus.attach(Ok(conn));
-                self.bus.keep_popup(popup);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = popup.close();
-                Err(e)
-            }
-        }
+        // bus-web checks `url` and the options before any window opens.
+        let (conn, popup) = bus_web::open_popup_window(url, features, options)?;
+        self.bus.attach(Ok(conn));
+        self.bus.keep_popup(popup);
+        Ok(())
     }
 }
 

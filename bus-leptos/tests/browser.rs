@@ -8,9 +8,10 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use bus_leptos::{Bus, use_iframe_bus, use_parent_bus, use_topic};
+use bus_leptos::{Bus, PopupBus, use_iframe_bus, use_parent_bus, use_popup_bus, use_topic};
 use bus_web::{
-    Allowlist, CallError, CloseReason, Method, Options, RemoteError, Topic, diagnostics,
+    Allowlist, CallError, CloseReason, ConnectError, Method, Options, RemoteError, Topic,
+    diagnostics,
 };
 use leptos::html::Iframe;
 use leptos::mount::mount_to;
@@ -20,6 +21,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
+#[path = "../../bus-web/tests/support/window_open.rs"]
+mod window_open;
+
+use window_open::count_window_opens;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const WHOAMI: Method<(), String> = Method::new("whoami");
@@ -28,6 +34,7 @@ const HELLO: Topic<String> = Topic::new("hello");
 
 thread_local! {
     static BUS: Cell<Option<Bus>> = const { Cell::new(None) };
+    static POPUP: Cell<Option<PopupBus>> = const { Cell::new(None) };
 }
 
 fn window() -> web_sys::Window {
@@ -181,4 +188,40 @@ async fn an_action_shows_pending_then_the_answer_or_the_remote_error() {
         }
         other => panic!("expected a 'no connection' error, got {other:?}"),
     }
+}
+
+#[wasm_bindgen_test]
+fn a_popup_bus_refuses_a_disallowed_url_before_any_window_opens() {
+    let mounted = mount_to(container(), move || {
+        POPUP.set(Some(use_popup_bus(options())));
+        view! { <p></p> }
+    });
+    let popup = POPUP.get().unwrap();
+    let opens =
+        count_window_opens(
+            || match popup.open("https://rogue.example/checkout", "popup") {
+                Err(ConnectError::Config(_) | ConnectError::Url(_)) => {}
+                other => panic!("expected the URL refused, got {other:?}"),
+            },
+        );
+    assert_eq!(opens, 0, "a window was opened for a disallowed URL");
+    assert!(
+        popup
+            .state
+            .get_untracked()
+            .to_string()
+            .contains("rogue.example"),
+        "{}",
+        popup.state.get_untracked()
+    );
+    // An allowed URL opens one (here blocked, and said so).
+    let url = format!("{}/popup", window().origin());
+    let opens = count_window_opens(|| {
+        assert!(matches!(
+            popup.open(&url, "popup"),
+            Err(ConnectError::PopupBlocked)
+        ));
+    });
+    assert_eq!(opens, 1);
+    drop(mounted);
 }

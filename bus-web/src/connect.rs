@@ -162,6 +162,22 @@ pub fn connect_opener(options: Options) -> Result<Connection, ConnectError> {
 /// let conn = bus_web::open_popup("https://pay.example/checkout", "popup", Options::new(allow))?;
 /// ```
 pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connection, ConnectError> {
+    open_popup_window(url, features, options).map(|(conn, _)| conn)
+}
+
+/// [`open_popup`], also handing back the popup's window, for apps that keep
+/// it (to close the popup with the component that opened it). The options
+/// and `url` are checked before any window opens, as in [`open_popup`].
+///
+/// ```ignore
+/// let (conn, popup) = bus_web::open_popup_window(url, "popup", Options::new(allow))?;
+/// // later: popup.close()
+/// ```
+pub fn open_popup_window(
+    url: &str,
+    features: &str,
+    options: Options,
+) -> Result<(Connection, Window), ConnectError> {
     let window = this_window()?;
     // Refuse before opening a window the bus could not talk to.
     let origin = origin_of(&window, url)?;
@@ -171,7 +187,8 @@ pub fn open_popup(url: &str, features: &str, options: Options) -> Result<Connect
         .ok()
         .flatten()
         .ok_or(ConnectError::PopupBlocked)?;
-    Ok(connect_window(engine, window, popup, &options))
+    let conn = connect_window(engine, window, popup.clone(), &options);
+    Ok((conn, popup))
 }
 
 /// Connects to a popup this page has already opened at `url` (with

@@ -58,7 +58,7 @@
 //! ```
 //!
 //! See [`connect_iframe`], [`connect_parent`], [`connect_opener`],
-//! [`open_popup`] and [`connect_popup`] for each way to connect. For
+//! [`open_popup`], [`open_popup_window`] and [`connect_popup`] for each way to connect. For
 //! Leptos apps, `bus-leptos` wraps them in hooks.
 #![warn(missing_docs)]
 
@@ -132,7 +132,9 @@ pub use buffer::Buffer;
 #[cfg(all(target_arch = "wasm32", feature = "websocket"))]
 pub use connect::connect_websocket;
 #[cfg(target_arch = "wasm32")]
-pub use connect::{connect_iframe, connect_opener, connect_parent, connect_popup, open_popup};
+pub use connect::{
+    connect_iframe, connect_opener, connect_parent, connect_popup, open_popup, open_popup_window,
+};
 #[cfg(target_arch = "wasm32")]
 pub use connection::{Connection, Events, WeakConnection};
 #[cfg(target_arch = "wasm32")]

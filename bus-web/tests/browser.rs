@@ -22,6 +22,11 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::{HtmlIFrameElement, Window};
 
+#[path = "support/window_open.rs"]
+mod window_open;
+
+use window_open::count_window_opens;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const ECHO: Method<String, String> = Method::new("echo");
@@ -810,6 +815,33 @@ fn a_compile_time_checked_allowlist_matches_like_the_runtime_one() {
     let runtime =
         bus_web::allowlist(["https://Bücher.example", "https://*.cdn.example:8443"]).unwrap();
     assert_eq!(literal, runtime);
+}
+
+#[wasm_bindgen_test]
+fn a_popup_is_refused_before_any_window_opens() {
+    use bus_web::{ConnectError, open_popup, open_popup_window};
+
+    // A URL whose origin the allowlist does not name, or no URL at all.
+    for url in ["https://rogue.example/checkout", "http://[::1"] {
+        let opens = count_window_opens(|| {
+            assert!(open_popup(url, "popup", options()).is_err(), "{url}");
+            assert!(open_popup_window(url, "popup", options()).is_err(), "{url}");
+        });
+        assert_eq!(opens, 0, "a window was opened for {url}");
+    }
+    // An allowed URL opens one window each (here blocked, and said so).
+    let url = format!("{}/popup", origin());
+    let opens = count_window_opens(|| {
+        assert!(matches!(
+            open_popup(&url, "popup", options()),
+            Err(ConnectError::PopupBlocked)
+        ));
+        assert!(matches!(
+            open_popup_window(&url, "popup", options()),
+            Err(ConnectError::PopupBlocked)
+        ));
+    });
+    assert_eq!(opens, 2);
 }
 
 /// `connect_websocket` takes `ws://`, `wss://` and a path on the page's
