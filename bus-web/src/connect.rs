@@ -180,8 +180,7 @@ pub fn open_popup_window(
 ) -> Result<(Connection, Window), ConnectError> {
     let window = this_window()?;
     // Refuse before opening a window the bus could not talk to.
-    let origin = origin_of(&window, url)?;
-    let engine = engine(&window, &options, Role::Host, Some(origin))?;
+    let engine = popup_host(&window, url, &options)?;
     let popup = window
         .open_with_url_and_target_and_features(url, "_blank", features)
         .ok()
@@ -206,9 +205,15 @@ pub fn connect_popup(
     options: Options,
 ) -> Result<Connection, ConnectError> {
     let window = this_window()?;
-    let origin = origin_of(&window, url)?;
-    let engine = engine(&window, &options, Role::Host, Some(origin))?;
+    let engine = popup_host(&window, url, &options)?;
     Ok(connect_window(engine, window, popup.clone(), &options))
+}
+
+/// The engine of a host whose popup is (or will be) at `url`: bound to that
+/// URL's origin, which the allowlist must allow.
+fn popup_host(window: &Window, url: &str, options: &Options) -> Result<Engine, ConnectError> {
+    let origin = origin_of(window, url)?;
+    engine(window, options, Role::Host, Some(origin))
 }
 
 /// Connects to a bus server over WebSocket (the `websocket` feature), with
