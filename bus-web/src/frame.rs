@@ -1,19 +1,27 @@
 //! A received frame, read lazily: the engine sees its length and header
-//! first, and the bytes are copied into wasm only once it asks.
+//! first, and the bytes are copied into wasm only once it asks. A small
+//! frame (most calls, replies and events) is copied whole when its header is
+//! asked for, once: one copy out of JavaScript instead of two.
 //!
 //! A frame travels as one `Uint8Array`, or, when it carries attachments
 //! ([`bus_core::attach`]), as an array of `Uint8Array`s: the frame, then its
 //! attachments in order. Any other message is not a frame.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use bus_core::envelope::HEADER_LEN;
 use bus_core::{Attachment, FrameSource};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 
+/// Frames up to this size are read whole with their header.
+const READ_WHOLE_UP_TO: usize = 1024;
+
 pub(crate) struct JsFrame {
     frame: Uint8Array,
+    /// A small frame's bytes, read with its header.
+    whole: OnceCell<Vec<u8>>,
     /// The whole message when it carries attachments (they follow the frame).
     with_attachments: Option<Array>,
 }
@@ -25,6 +33,7 @@ impl JsFrame {
             Ok(frame) => {
                 return Some(JsFrame {
                     frame,
+                    whole: OnceCell::new(),
                     with_attachments: None,
                 });
             }
@@ -33,6 +42,7 @@ impl JsFrame {
         let frame = parts.get(0).dyn_into::<Uint8Array>().ok()?;
         Some(JsFrame {
             frame,
+            whole: OnceCell::new(),
             with_attachments: Some(parts),
         })
     }
@@ -46,12 +56,19 @@ impl FrameSource for JsFrame {
     fn header(&self) -> Option<[u8; HEADER_LEN]> {
         // `to_vec` rather than `copy_to`: no length assertion (and its panic
         // message) in the wasm.
+        if self.len() <= READ_WHOLE_UP_TO {
+            let whole = self.whole.get_or_init(|| self.frame.to_vec());
+            return whole.first_chunk::<HEADER_LEN>().copied();
+        }
         let head = self.frame.subarray(0, HEADER_LEN as u32).to_vec();
         head.first_chunk::<HEADER_LEN>().copied()
     }
 
     fn bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.frame.to_vec())
+        match self.whole.get() {
+            Some(whole) => Cow::Borrowed(whole),
+            None => Cow::Owned(self.frame.to_vec()),
+        }
     }
 
     fn attachment_count(&self) -> usize {

@@ -113,17 +113,22 @@ const TRANSFER_ABOVE: usize = 4096;
 
 /// Copies a frame out of wasm into a fresh `Uint8Array` (the wire form: a
 /// view posts faster than a bare `ArrayBuffer`, ~10 µs a round trip between
-/// two sites in Chromium), and the transfer list to post it with. With
-/// attachments, the message is `[frame, ...attachments]` and every
+/// two sites in Chromium), and the transfer list to post it with, if it
+/// needs one (a small frame alone posts without: no list to build or read).
+/// With attachments, the message is `[frame, ...attachments]` and every
 /// attachment's buffer is transferred: moved, never copied.
-fn message(t: &Transmit) -> Result<(JsValue, Array), String> {
+fn message(t: &Transmit) -> Result<(JsValue, Option<Array>), String> {
     let view = Uint8Array::from(t.bytes.as_slice());
+    let big = t.bytes.len() > TRANSFER_ABOVE;
+    if !big && (!cfg!(feature = "buffers") || t.attachments.is_empty()) {
+        return Ok((view.into(), None));
+    }
     let transfer = Array::new();
-    if t.bytes.len() > TRANSFER_ABOVE {
+    if big {
         transfer.push(&view.buffer());
     }
     if !cfg!(feature = "buffers") || t.attachments.is_empty() {
-        return Ok((view.into(), transfer));
+        return Ok((view.into(), Some(transfer)));
     }
     let parts = Array::new();
     parts.push(&view);
@@ -138,7 +143,7 @@ fn message(t: &Transmit) -> Result<(JsValue, Array), String> {
         }
         parts.push(&bytes);
     }
-    Ok((parts.into(), transfer))
+    Ok((parts.into(), Some(transfer)))
 }
 
 /// `bytes` if it spans its whole `ArrayBuffer`, which can then be
@@ -160,7 +165,7 @@ fn movable(bytes: &Uint8Array) -> Uint8Array {
 
 impl Transport for WindowTransport {
     fn send(&mut self, t: Transmit) -> Result<(), String> {
-        let (frame, transfer) = message(&t)?;
+        let (frame, mut transfer) = message(&t)?;
         // A window engine routes to the peer window or the port, never to a
         // socket (bus-core's `sockets` variants exist only with that feature).
         let result = if let Route::Window { target_origin } = t.route {
@@ -172,16 +177,26 @@ impl Transport for WindowTransport {
                     )
                 })?;
                 self.install_port(channel.port1());
-                transfer.push(&channel.port2());
+                transfer
+                    .get_or_insert_with(Array::new)
+                    .push(&channel.port2());
             }
-            self.peer
-                .post_message_with_transfer(&frame, &target_origin, &transfer)
+            match &transfer {
+                Some(transfer) => {
+                    self.peer
+                        .post_message_with_transfer(&frame, &target_origin, transfer)
+                }
+                None => self.peer.post_message(&frame, &target_origin),
+            }
         } else {
             let port = self
                 .port
                 .as_ref()
                 .ok_or("no private port for session traffic")?;
-            port.post_message_with_transferable(&frame, &transfer)
+            match &transfer {
+                Some(transfer) => port.post_message_with_transferable(&frame, transfer),
+                None => port.post_message(&frame),
+            }
         };
         result.map_err(|e| format!("postMessage failed: {}", diagnostics::js_error_message(&e)))
     }

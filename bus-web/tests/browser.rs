@@ -620,6 +620,19 @@ async fn one_mebibyte_payload_round_trips() {
     assert_eq!(conn.call(&BLOB, &data).await, Ok(data));
 }
 
+/// Frames are read whole up to 1 KiB, by header then body above, cloned up
+/// to 4 KiB and transferred above: payloads on either side of each size
+/// come back intact, each frame read and posted both ways.
+#[wasm_bindgen_test]
+async fn payloads_round_trip_on_either_side_of_each_frame_size() {
+    let frame = guest_frame("alpha");
+    let conn = connected_host(&frame).await;
+    for len in [0, 1, 900, 980, 1000, 1100, 4000, 4050, 4096, 4200, 9000] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 256) as u8).collect();
+        assert_eq!(conn.call(&BLOB, &data).await, Ok(data), "{len} bytes");
+    }
+}
+
 /// A host connected to `frame`'s guest once the guest's own start-up
 /// traffic has passed (it calls the host and reports as soon as it
 /// connects), so frames can be counted from here.
