@@ -9,6 +9,10 @@ const q = new URLSearchParams(location.search);
 const CHILD = q.get("child");
 const BATCHES = Number(q.get("batches") || 30);
 const BATCH = Number(q.get("batch") || 100);
+// Untimed batches per contender before the timed ones, so that each is
+// measured warm: V8 optimises hot JavaScript and WebAssembly only after
+// some thousands of calls.
+const WARMUP = Number(q.get("warmup") || 5);
 const logEl = document.getElementById("log");
 const log = (s) => { logEl.textContent += s + "\n"; console.log(s); };
 
@@ -50,6 +54,10 @@ const payloads = {
 // time: the bus's private MessagePort is the one whose `onmessage` the
 // bus sets, so timestamps are taken where its frames leave and arrive.
 // Sums over many calls: performance.now() is coarse, its mean is not.
+// The probe runs in a pass of its own after the timed batches (`probed`),
+// in this page and in the bus child: its timestamps and the async wrapper
+// around each call would otherwise slow the bus's timed calls and no
+// other contender's.
 const probe = { on: false, calls: 0, send: 0, receive: 0, wire: 0, child: null, t0: 0, tPost: 0, tEvent: 0 };
 {
   watchPorts(
@@ -64,11 +72,12 @@ const probe = { on: false, calls: 0, send: 0, receive: 0, wire: 0, child: null, 
     if (e.data && e.data.benchChildProbe && probe.childReport) probe.childReport(e.data.benchChildProbe);
   });
 }
-// The child's sums so far (small calls one at a time are the first bus traffic).
-function childProbe(frame) {
+// Tells the bus child to start its sums ("start"; resolves when it has) or
+// to stop and send them ("report"; resolves to them).
+function childProbe(frame, what) {
   return new Promise((resolve) => {
     probe.childReport = resolve;
-    frame.contentWindow.postMessage({ benchChildProbe: "report" }, CHILD);
+    frame.contentWindow.postMessage({ benchChildProbe: what }, CHILD);
     setTimeout(() => resolve(null), 2000);
   });
 }
@@ -76,13 +85,21 @@ async function probedSmall(p) {
   probe.t0 = performance.now();
   const r = await bus.bus_small(p.a, p.b, p.c);
   const end = performance.now();
-  if (probe.on) {
-    probe.calls++;
-    probe.send += probe.tPost - probe.t0;
-    probe.wire += probe.tEvent - probe.tPost;
-    probe.receive += end - probe.tEvent;
-  }
+  probe.calls++;
+  probe.send += probe.tPost - probe.t0;
+  probe.wire += probe.tEvent - probe.tPost;
+  probe.receive += end - probe.tEvent;
   return r;
+}
+
+// The probed pass: `n` small bus calls one at a time, timed in parts on
+// both sides; resolves to the child's sums.
+async function probed(n) {
+  await childProbe(probe.frame, "start");
+  probe.on = true;
+  for (let i = 0; i < n; i++) await probedSmall(SMALL);
+  probe.on = false;
+  return childProbe(probe.frame, "report");
 }
 
 async function setup() {
@@ -127,7 +144,7 @@ async function setup() {
   probe.binding = false;
   c["bus"] = {
     call: (name, p) => {
-      if (name === "small") return probedSmall(p);
+      if (name === "small") return bus.bus_small(p.a, p.b, p.c);
       if (name === "1KiB") return bus.bus_text(p);
       if (p instanceof ArrayBuffer) return bus.bus_buffer(new Uint8Array(p));
       return bus.bus_bytes(p);
@@ -210,9 +227,7 @@ function wbusCall(conn, name, p) {
 async function batch(c, name, n) {
   const make = payloads[name];
   const t0 = performance.now();
-  probe.on = name === "small";
   for (let i = 0; i < n; i++) await c.call(name, make());
-  probe.on = false;
   return ((performance.now() - t0) / n) * 1000; // µs per round trip
 }
 
@@ -316,7 +331,8 @@ let ready;
 window.setupBench = () => (ready ??= setup()).then(() => true);
 
 // `?contenders=bus,raw-port` runs only those (for profiling one path);
-// `?websocket=0` and `?costs=0` leave those sections out.
+// `?websocket=0`, `?costs=0`, `?probe=0` (the probed pass) and `?inflight=0`
+// (the trials with 100 calls in flight) leave those sections out.
 window.runBench = async () => {
   const contenders = await (ready ??= setup());
   const wanted = q.get("contenders")?.split(",");
@@ -331,11 +347,11 @@ window.runBench = async () => {
     const perBatch = big ? Math.max(10, BATCH / 10) : BATCH;
     const here = runs(payload);
     const samples = Object.fromEntries(here.map((n) => [n, []]));
-    for (const n of here) await batch(contenders[n], payload, perBatch); // warm up
+    for (let w = 0; w < WARMUP; w++) for (const n of here) await batch(contenders[n], payload, perBatch);
     for (let b = 0; b < BATCHES; b++) {
       for (const n of here) samples[n].push(await batch(contenders[n], payload, perBatch));
     }
-    if (payload === "small") probe.child = await childProbe(probe.frame);
+    if (payload === "small" && here.includes("bus") && q.get("probe") !== "0") probe.child = await probed(BATCHES * BATCH);
     for (const n of here) {
       const mean = samples[n].reduce((a, x) => a + x, 0) / samples[n].length;
       const total = big ? 100 : payload.startsWith("64KiB") ? 1000 : 3000;
@@ -345,7 +361,7 @@ window.runBench = async () => {
         rtt_p50_us: pct(samples[n], 50),
         rtt_p90_us: pct(samples[n], 90),
         calls_per_sec: 1e6 / mean,
-        calls_per_sec_100_in_flight: await medianInFlight(contenders[n], payload, total),
+        calls_per_sec_100_in_flight: q.get("inflight") === "0" ? null : await medianInFlight(contenders[n], payload, total),
         batches: samples[n].length,
         calls_per_batch: perBatch,
       });

@@ -49,17 +49,19 @@ switch (contender) {
   case "bus": {
     // The child half of the latency breakdown (see bench.js): from a frame's
     // arrival on the bus's port to the reply leaving it, and the part spent
-    // synchronously in the bus's onmessage. Sent to the bench page as sums.
-    const c = { frames: 0, toReply: 0, inHandler: 0, arrived: 0 };
+    // synchronously in the bus's onmessage. Summed only between the bench
+    // page's "start" and "report" (its probed pass), then sent to it.
+    const c = { on: false, frames: 0, toReply: 0, inHandler: 0, arrived: 0 };
     watchPorts(
       () => {
-        if (c.arrived) {
+        if (c.on && c.arrived) {
           c.toReply += performance.now() - c.arrived;
           c.frames++;
           c.arrived = 0;
         }
       },
       (_port, fn) => (e) => {
+        if (!c.on) return fn(e);
         const t = performance.now();
         if (!c.arrived) c.arrived = t;
         const r = fn(e);
@@ -68,7 +70,13 @@ switch (contender) {
       },
     );
     addEventListener("message", (e) => {
-      if (e.origin === PARENT && e.data && e.data.benchChildProbe === "report") {
+      if (e.origin !== PARENT || !e.data) return;
+      if (e.data.benchChildProbe === "start") {
+        Object.assign(c, { on: true, frames: 0, toReply: 0, inHandler: 0, arrived: 0 });
+        parent.postMessage({ benchChildProbe: { started: true } }, PARENT);
+      }
+      if (e.data.benchChildProbe === "report") {
+        c.on = false;
         parent.postMessage({ benchChildProbe: { ...c } }, PARENT);
       }
     });

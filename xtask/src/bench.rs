@@ -451,7 +451,8 @@ fn write_reports(
     let b = &run.report["latency_breakdown"];
     let f = |key: &str| fixed(&b[key], 1);
     md += &format!(
-        "\nWhere a small bus call spends its time, mean over {} calls made one at a time (µs): \
+        "\nWhere a small bus call spends its time, mean over {} calls made one at a time in a pass of \
+         their own after the timed batches, so that the probe's timestamps slow no timed call (µs): \
          host from the call to its frame leaving {}; frame out to reply in (wire, both browsers' \
          message delivery and the widget) {}, of which the widget, from the frame's arrival to \
          the reply leaving, {} (its whole `onmessage`, posting the reply included, takes {}); host from the reply's \

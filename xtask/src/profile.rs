@@ -24,7 +24,7 @@ const TOP: usize = 30;
 pub(crate) fn profile(out: &Path, www: &Path, ws_server: &Path, args: &[String]) -> Result {
     let only = flag_value(args, "--only").unwrap_or("small");
     let contenders = flag_value(args, "--contenders").unwrap_or("bus,raw-port-bytes");
-    let query = format!("&only={only}&contenders={contenders}&websocket=0&costs=0");
+    let query = format!("&only={only}&contenders={contenders}&websocket=0&costs=0&probe=0");
     println!("\n==> browser benchmark under the CPU profiler ({query})");
     let profiled =
         e2e::profile::profile_browser_bench(www, &query, ws_server).map_err(|e| e.to_string())?;
