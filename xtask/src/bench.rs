@@ -471,7 +471,7 @@ fn write_reports(
          bridge (awaiting an async wasm export that is ready at once, less awaiting a resolved JS \
          promise) {}; one more microtask inside it (a call waits one for the coalescing flush) {}; \
          copying a 40-byte frame out of wasm into a `Uint8Array` {}; reading one into wasm \
-         (header, then all) {}. `raw-port-bytes` is the floor for a protocol framed as bytes: the \
+         (its length, then all of it in one copy, as bus-web reads a frame of up to 1 KiB) {}. `raw-port-bytes` is the floor for a protocol framed as bytes: the \
          raw port echoing a 40-byte `Uint8Array`, as the bus posts a small call.\n",
         cost("promise_bridge_us"),
         cost("microtask_us"),
