@@ -120,14 +120,15 @@ const TRANSFER_ABOVE: usize = 4096;
 fn message(t: &Transmit) -> Result<(JsValue, Option<Array>), String> {
     let view = Uint8Array::from(t.bytes.as_slice());
     let big = t.bytes.len() > TRANSFER_ABOVE;
-    if !big && (!cfg!(feature = "buffers") || t.attachments.is_empty()) {
+    let alone = !cfg!(feature = "buffers") || t.attachments.is_empty();
+    if alone && !big {
         return Ok((view.into(), None));
     }
     let transfer = Array::new();
     if big {
         transfer.push(&view.buffer());
     }
-    if !cfg!(feature = "buffers") || t.attachments.is_empty() {
+    if alone {
         return Ok((view.into(), Some(transfer)));
     }
     let parts = Array::new();
