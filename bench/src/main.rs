@@ -11,6 +11,9 @@ fn main() {
 fn main() {}
 
 #[cfg(target_arch = "wasm32")]
+mod floor;
+
+#[cfg(target_arch = "wasm32")]
 mod exports {
     use std::cell::RefCell;
     use std::time::Duration;
@@ -83,6 +86,23 @@ mod exports {
             .await
             .map_err(err)?;
         Ok(back.c)
+    }
+
+    /// `n` small round trips one at a time, awaited in Rust as an app
+    /// awaits them; returns the mean µs per call.
+    #[wasm_bindgen]
+    pub async fn bus_small_batch(n: u32) -> Result<f64, JsValue> {
+        let conn = conn()?;
+        let perf = web_sys::window()
+            .and_then(|w| w.performance())
+            .ok_or_else(|| err("no performance"))?;
+        let t0 = perf.now();
+        for _ in 0..n {
+            conn.call(&SMALL, &Small { a: 1, b: 2, c: 3.5 })
+                .await
+                .map_err(err)?;
+        }
+        Ok((perf.now() - t0) * 1000.0 / f64::from(n))
     }
 
     /// One string round trip.

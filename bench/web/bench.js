@@ -142,6 +142,19 @@ async function setup() {
   probe.binding = true;
   await bus.bus_parent(fb, CHILD);
   probe.binding = false;
+  const ff = await frame("wasm-floor");
+  {
+    // The floor for a bus in Rust/wasm (bench-app's floor.rs): the same
+    // 40-byte echo as raw-port-bytes, through wasm on both sides and awaited
+    // as a Rust future, with no protocol. Only for the small payload.
+    const ch = new MessageChannel();
+    ff.contentWindow.postMessage({ hello: true }, CHILD, [ch.port2]);
+    bus.floor_parent(ch.port1);
+    c["wasm-floor"] = { only: "small", call: (_name, p) => bus.floor_small(p.a, p.b, p.c) };
+    // The same, with each batch's calls made and awaited in Rust, as a Rust
+    // app makes them: no promise bridge per call (and no calls in flight).
+    c["wasm-floor-in-rust"] = { only: "small", batch: (n) => bus.floor_small_batch(n) };
+  }
   c["bus"] = {
     call: (name, p) => {
       if (name === "small") return bus.bus_small(p.a, p.b, p.c);
@@ -150,6 +163,9 @@ async function setup() {
       return bus.bus_bytes(p);
     },
   };
+  // The bus as a Rust app calls it: each batch's calls made and awaited in
+  // Rust (bench-app's bus_small_batch), with no promise bridge per call.
+  c["bus-in-rust"] = { only: "small", batch: (n) => bus.bus_small_batch(n) };
   const fpp = await frame("penpal");
   {
     const messenger = new penpal.WindowMessenger({ remoteWindow: fpp.contentWindow, allowedOrigins: [CHILD] });
@@ -225,6 +241,8 @@ function wbusCall(conn, name, p) {
 }
 
 async function batch(c, name, n) {
+  if (c.batch) return c.batch(n); // timed in wasm, the same way
+
   const make = payloads[name];
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await c.call(name, make());
@@ -361,7 +379,7 @@ window.runBench = async () => {
         rtt_p50_us: pct(samples[n], 50),
         rtt_p90_us: pct(samples[n], 90),
         calls_per_sec: 1e6 / mean,
-        calls_per_sec_100_in_flight: q.get("inflight") === "0" ? null : await medianInFlight(contenders[n], payload, total),
+        calls_per_sec_100_in_flight: q.get("inflight") === "0" || !contenders[n].call ? null : await medianInFlight(contenders[n], payload, total),
         batches: samples[n].length,
         calls_per_batch: perBatch,
       });

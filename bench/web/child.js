@@ -24,6 +24,18 @@ switch (contender) {
       port.onmessage = (m) => port.postMessage(m.data, back(m.data.p));
     });
     break;
+  case "wasm-floor": {
+    // bench-app's floor.rs: the raw port's echo, through wasm.
+    const ready = import("/wasm/bench-app.js").then(async (bus) => {
+      await bus.default({ module_or_path: "/wasm/bench-app_bg.wasm" });
+      return bus;
+    });
+    // Listening before the wasm is ready: the port may come first.
+    addEventListener("message", async (ev) => {
+      if (ev.origin === PARENT && ev.data && ev.data.hello) (await ready).floor_child(ev.ports[0]);
+    });
+    break;
+  }
   case "penpal": {
     const messenger = new penpal.WindowMessenger({ remoteWindow: parent, allowedOrigins: [PARENT] });
     penpal.connect({

@@ -13,11 +13,17 @@ use serde_json::{Value, json};
 use crate::browsers::{ensure_browser, ensure_playwright_driver};
 use crate::{Result, cargo, ensure_toolchain, root, run};
 
-const CONTENDERS: [&str; 8] = [
+const CONTENDERS: [&str; 11] = [
     "raw-window",
     "raw-port",
     "raw-port-bytes",
+    // The floor for a bus in Rust/wasm: raw-port-bytes through wasm, called
+    // from the bench's JavaScript as the bus is, and from Rust.
+    "wasm-floor",
+    "wasm-floor-in-rust",
     "bus",
+    // The bus's small call made and awaited in Rust, as an app makes it.
+    "bus-in-rust",
     "penpal",
     "comlink",
     // The TypeScript peer on both sides, and as host of the Rust widget.
@@ -438,12 +444,17 @@ fn write_reports(
                 num(Some(r), "calls_per_sec"),
                 num(Some(r), "calls_per_sec_100_in_flight"),
             );
+            // Contenders timed in Rust have no 100-in-flight figure.
+            let in_flight = if cps100.is_finite() {
+                format!("{cps100:.0} | {:.2}", cps100 / num(port, "calls_per_sec"))
+            } else {
+                "– | –".to_owned()
+            };
             md += &format!(
-                "| {payload} | {c} | {p50:.1} | {:.2} | {p90:.1} | {:.2} | {cps:.0} | {:.2} | {cps100:.0} | {:.2} |\n",
+                "| {payload} | {c} | {p50:.1} | {:.2} | {p90:.1} | {:.2} | {cps:.0} | {:.2} | {in_flight} |\n",
                 p50 / num(port, "rtt_p50_us"),
                 p90 / num(port, "rtt_p90_us"),
                 cps / num(port, "calls_per_sec"),
-                cps100 / num(port, "calls_per_sec"),
             );
         }
     }
@@ -552,6 +563,7 @@ fn write_reports(
         }
         md += &format!(" {} | {verdict} |\n", t.goal);
     }
+    md += &floor_table(&per_run);
     md += "\n| gzip size | bytes |\n|---|---:|\n";
     md += &format!(
         "| bus-minimal (wasm + JS; opt-level z, LTO, wasm-opt -Oz, short import names, minified glue) | {bus_minimal} |\n| same app without the bus (wasm-bindgen baseline) | {baseline} |\n| what the bus adds | {} |\n",
@@ -602,14 +614,64 @@ fn write_reports(
     Ok(md)
 }
 
+/// `a`'s small-call figure over `b`'s.
+fn small(results: &[Value], a: &str, b: &str, key: &str) -> f64 {
+    num(find(results, a, "small"), key) / num(find(results, b, "small"), key)
+}
+
+/// What the small-call targets leave a bus written in Rust once it is in
+/// wasm, run by run: the floor (`wasm-floor`, no protocol) against the port
+/// and Penpal, and the bus against the floor; called from the bench's
+/// JavaScript as the targets' `bus` is, and made and awaited in Rust.
+fn floor_table(per_run: &[Vec<Value>]) -> String {
+    // (contender, against, measure): small-call p50 unless said.
+    let rows = [
+        ("wasm-floor", "raw-port", "p50"),
+        ("wasm-floor", "penpal", "p50"),
+        ("wasm-floor", "penpal", "unbatched throughput"),
+        ("bus", "wasm-floor", "p50"),
+        ("wasm-floor-in-rust", "raw-port", "p50"),
+        ("wasm-floor-in-rust", "penpal", "p50"),
+        ("bus-in-rust", "raw-port", "p50"),
+        ("bus-in-rust", "penpal", "p50"),
+        ("bus-in-rust", "wasm-floor-in-rust", "p50"),
+    ];
+    let mut md = "\nThe floor for any bus written in Rust, in the same runs: `wasm-floor` is the raw port's 40-byte echo (`raw-port-bytes`) through wasm on both sides, a wasm-bindgen closure as `onmessage`, the frame copied in and out, the call awaited as a Rust future, and no protocol at all (bench-app's `floor.rs`). `-in-rust` contenders make and await each batch's calls in Rust, as a Rust app does, so they pay no promise bridge per call.\n\n| small call |".to_owned();
+    for i in 1..=per_run.len() {
+        md += &format!(" run {i} |");
+    }
+    md += "\n|---|";
+    md += &"---:|".repeat(per_run.len());
+    md += "\n";
+    for (a, b, what) in rows {
+        let key = if what == "p50" {
+            "rtt_p50_us"
+        } else {
+            "calls_per_sec"
+        };
+        md += &format!("| {a} {what} × {b} |");
+        for r in per_run {
+            md += &format!(" {:.2} |", small(r, a, b, key));
+        }
+        md += "\n";
+    }
+    md
+}
+
 /// A grouped bar chart of p50 latency relative to the raw port.
 fn svg(results: &[Value]) -> String {
     // One per contender: the compiler holds the two lists to the same length.
     let colors: [&str; CONTENDERS.len()] = [
-        "#8a94a6", "#2f6fed", "#8fb0f5", "#14804a", "#b27700", "#8a4fd8", "#0f8a8a", "#5fb3b3",
+        "#8a94a6", "#2f6fed", "#8fb0f5", "#c2c8d2", "#dde1e8", "#14804a", "#6fbf94", "#b27700",
+        "#8a4fd8", "#0f8a8a", "#5fb3b3",
     ];
     let (w, row, left) = (760.0, 18.0, 150.0);
-    let h = 40.0 + PAYLOADS.len() as f64 * (CONTENDERS.len() as f64 * row + 34.0) + 10.0;
+    // Some contenders run one payload only: a row for each result shown.
+    let shown = PAYLOADS
+        .iter()
+        .flat_map(|p| CONTENDERS.iter().filter(|c| find(results, c, p).is_some()))
+        .count();
+    let h = 40.0 + shown as f64 * row + PAYLOADS.len() as f64 * 34.0 + 10.0;
     let max = results
         .iter()
         .filter_map(|r| {
