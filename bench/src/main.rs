@@ -11,6 +11,8 @@ fn main() {
 fn main() {}
 
 #[cfg(target_arch = "wasm32")]
+mod engine_cost;
+#[cfg(target_arch = "wasm32")]
 mod floor;
 
 #[cfg(target_arch = "wasm32")]

@@ -3,7 +3,7 @@
 import initBus, * as bus from "/wasm/bench-app.js";
 import * as penpal from "/npm/penpal.mjs";
 import * as Comlink from "/npm/comlink.mjs";
-import { watchPorts } from "/probe.js";
+import { watchPorts, wrapPort } from "/probe.js";
 
 const q = new URLSearchParams(location.search);
 const CHILD = q.get("child");
@@ -55,19 +55,13 @@ const payloads = {
 // bus sets, so timestamps are taken where its frames leave and arrive.
 // Sums over many calls: performance.now() is coarse, its mean is not.
 // The probe runs in a pass of its own after the timed batches (`probed`),
-// in this page and in the bus child: its timestamps and the async wrapper
-// around each call would otherwise slow the bus's timed calls and no
-// other contender's.
-const probe = { on: false, calls: 0, send: 0, receive: 0, wire: 0, child: null, t0: 0, tPost: 0, tEvent: 0 };
+// in this page and in the bus child, and wraps the bus's port only then:
+// its timestamps, its wrappers and the async wrapper around each call would
+// otherwise slow the bus's timed calls and no other contender's.
+const probe = { calls: 0, send: 0, receive: 0, wire: 0, child: null, t0: 0, tPost: 0, tEvent: 0 };
 {
-  watchPorts(
-    (port) => { if (probe.on && port === probe.port) probe.tPost = performance.now(); },
-    (port, fn) => {
-      // Only the Rust bus's port: wbus, set up later, sets onmessage too.
-      if (probe.binding) probe.port = port;
-      return (e) => { if (probe.on) probe.tEvent = performance.now(); return fn(e); };
-    },
-  );
+  // Only the Rust bus's port: wbus, set up later, sets onmessage too.
+  watchPorts((port, fn) => { if (probe.binding) Object.assign(probe, { port, handler: fn }); });
   addEventListener("message", (e) => {
     if (e.data && e.data.benchChildProbe && probe.childReport) probe.childReport(e.data.benchChildProbe);
   });
@@ -96,9 +90,14 @@ async function probedSmall(p) {
 // both sides; resolves to the child's sums.
 async function probed(n) {
   await childProbe(probe.frame, "start");
-  probe.on = true;
+  const unwrap = wrapPort(
+    probe.port,
+    probe.handler,
+    () => { probe.tPost = performance.now(); },
+    () => { probe.tEvent = performance.now(); },
+  );
   for (let i = 0; i < n; i++) await probedSmall(SMALL);
-  probe.on = false;
+  unwrap();
   return childProbe(probe.frame, "report");
 }
 
@@ -295,7 +294,9 @@ async function costs() {
   t0 = performance.now();
   bus.cost_frame_in(new Uint8Array(40).fill(7), N);
   const frameIn = per(t0);
+  const engine = bus.cost_engine(N);
   return {
+    engine_round_trip_us: engine,
     promise_bridge_us: bridge - jsAwait,
     microtask_us: microtask,
     frame_out_us: frameOut,

@@ -2,7 +2,7 @@
 // ArrayBuffers back when they were transferred in.
 import * as penpal from "/npm/penpal.mjs";
 import * as Comlink from "/npm/comlink.mjs";
-import { watchPorts } from "/probe.js";
+import { watchPorts, wrapPort } from "/probe.js";
 
 const q = new URLSearchParams(location.search);
 const contender = q.get("contender");
@@ -63,33 +63,33 @@ switch (contender) {
     // arrival on the bus's port to the reply leaving it, and the part spent
     // synchronously in the bus's onmessage. Summed only between the bench
     // page's "start" and "report" (its probed pass), then sent to it.
-    const c = { on: false, frames: 0, toReply: 0, inHandler: 0, arrived: 0 };
-    watchPorts(
-      () => {
-        if (c.on && c.arrived) {
-          c.toReply += performance.now() - c.arrived;
-          c.frames++;
-          c.arrived = 0;
-        }
-      },
-      (_port, fn) => (e) => {
-        if (!c.on) return fn(e);
-        const t = performance.now();
-        if (!c.arrived) c.arrived = t;
-        const r = fn(e);
-        c.inHandler += performance.now() - t;
-        return r;
-      },
-    );
+    const c = { frames: 0, toReply: 0, inHandler: 0, arrived: 0 };
+    watchPorts((port, fn) => Object.assign(c, { port, handler: fn }));
+    const onPost = () => {
+      if (c.arrived) {
+        c.toReply += performance.now() - c.arrived;
+        c.frames++;
+        c.arrived = 0;
+      }
+    };
+    // The handler is wrapped once more, to time the whole of it.
+    const timed = (e) => {
+      const t = performance.now();
+      const r = c.handler(e);
+      c.inHandler += performance.now() - t;
+      return r;
+    };
     addEventListener("message", (e) => {
       if (e.origin !== PARENT || !e.data) return;
       if (e.data.benchChildProbe === "start") {
-        Object.assign(c, { on: true, frames: 0, toReply: 0, inHandler: 0, arrived: 0 });
+        Object.assign(c, { frames: 0, toReply: 0, inHandler: 0, arrived: 0 });
+        c.unwrap = wrapPort(c.port, timed, onPost, () => { if (!c.arrived) c.arrived = performance.now(); });
         parent.postMessage({ benchChildProbe: { started: true } }, PARENT);
       }
       if (e.data.benchChildProbe === "report") {
-        c.on = false;
-        parent.postMessage({ benchChildProbe: { ...c } }, PARENT);
+        c.unwrap?.();
+        const { frames, toReply, inHandler } = c;
+        parent.postMessage({ benchChildProbe: { frames, toReply, inHandler } }, PARENT);
       }
     });
     const bus = await import("/wasm/bench-app.js");

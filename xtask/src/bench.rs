@@ -478,12 +478,16 @@ fn write_reports(
     let c = &run.report["costs"];
     let cost = |key: &str| fixed(&c[key], 2);
     md += &format!(
-        "\nWhat the parts cost, timed in the bench page over 20,000 runs each (µs): the promise \
+        "\nWhat the parts cost, timed in the bench page over 20,000 runs each (µs): the \
+         protocol's own work for a small round trip, both sides (two engines wired in memory in \
+         wasm, no browser between them: encoding, decoding, session checks, call tracking, the \
+         payload's serde; bench-app's `engine_cost.rs`) {}; the promise \
          bridge (awaiting an async wasm export that is ready at once, less awaiting a resolved JS \
          promise) {}; one more microtask inside it (a call waits one for the coalescing flush) {}; \
          copying a 40-byte frame out of wasm into a `Uint8Array` {}; reading one into wasm \
          (its length, then all of it in one copy, as bus-web reads a frame of up to 1 KiB) {}. `raw-port-bytes` is the floor for a protocol framed as bytes: the \
          raw port echoing a 40-byte `Uint8Array`, as the bus posts a small call.\n",
+        cost("engine_round_trip_us"),
         cost("promise_bridge_us"),
         cost("microtask_us"),
         cost("frame_out_us"),
