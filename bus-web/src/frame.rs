@@ -20,6 +20,8 @@ const READ_WHOLE_UP_TO: usize = 1024;
 
 pub(crate) struct JsFrame {
     frame: Uint8Array,
+    /// The frame's length, read once: the engine asks for it more than once.
+    len: usize,
     /// A small frame's bytes, read with its header.
     whole: OnceCell<Vec<u8>>,
     /// The whole message when it carries attachments (they follow the frame).
@@ -32,6 +34,7 @@ impl JsFrame {
         let parts = match data.dyn_into::<Uint8Array>() {
             Ok(frame) => {
                 return Some(JsFrame {
+                    len: frame.byte_length() as usize,
                     frame,
                     whole: OnceCell::new(),
                     with_attachments: None,
@@ -41,6 +44,7 @@ impl JsFrame {
         };
         let frame = parts.get(0).dyn_into::<Uint8Array>().ok()?;
         Some(JsFrame {
+            len: frame.byte_length() as usize,
             frame,
             whole: OnceCell::new(),
             with_attachments: Some(parts),
@@ -50,7 +54,7 @@ impl JsFrame {
 
 impl FrameSource for JsFrame {
     fn len(&self) -> usize {
-        self.frame.byte_length() as usize
+        self.len
     }
 
     fn header(&self) -> Option<[u8; HEADER_LEN]> {

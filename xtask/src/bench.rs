@@ -87,11 +87,11 @@ pub fn bench(args: &[String]) -> Result {
     let _ = std::fs::remove_dir_all(&www);
 
     // The bench app, optimised for speed.
-    println!("\n==> build the bench app (release)");
+    println!("\n==> build the bench app (wasm-speed)");
     bus_harness::WasmApp::new("bench-app")
         .bin("bench-app")
         .features(["buffers", "websocket"])
-        .profile("release")
+        .profile("wasm-speed")
         .out_dir(www.join("wasm"))
         .build()
         .map_err(|e| e.to_string())?;
