@@ -79,7 +79,7 @@ pub async fn floor_small(a: u32, b: u32, c: f64) -> Result<f64, JsValue> {
         let mut h = h.borrow_mut();
         let host = h
             .as_mut()
-            .ok_or_else(|| JsValue::from_str("floor_parent first"))?;
+            .ok_or_else(|| JsValue::from_str("call floor_parent first"))?;
         host.waiting.push_back(tx);
         host.port.post_message(&Uint8Array::from(&frame[..]))
     })?;

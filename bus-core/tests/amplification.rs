@@ -2,7 +2,13 @@
 //! measured with a counting allocator. The audit grew a host from 1.3 MiB to
 //! 516 MiB with one 4 MiB frame of `Ping`s; the bound is now about the
 //! frame's own size (the binding's copy of it makes about 2x in all).
+//!
+//! The counting allocator sees every thread, so the tests take turns
+//! ([`one_at_a_time`]): another test's allocations must not land in a
+//! measurement (one did once, and a 4 MiB frame of pings seemed to grow the
+//! guest by 74,208 bytes).
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use bus_core::envelope::{DEFAULT_MAX_FRAME_BYTES, Envelope, Message, SessionId};
@@ -11,6 +17,16 @@ use peak_alloc::PeakAlloc;
 
 #[global_allocator]
 static ALLOC: PeakAlloc = PeakAlloc;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Held for a whole test, so that no two run at once.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    // A test that failed still leaves the lock usable to the others.
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Feeds `bytes` to the connected guest's port and drains everything it
 /// produces; returns the peak bytes allocated above the starting point.
@@ -62,6 +78,7 @@ fn pings_frame(sid: SessionId) -> Vec<u8> {
 
 #[test]
 fn four_mib_of_pings_is_rejected_whole_without_growing_memory() {
+    let _turn = one_at_a_time();
     let (mut pair, sid) = connected();
     let frame = pings_frame(sid);
     assert!(frame.len() <= DEFAULT_MAX_FRAME_BYTES);
@@ -77,6 +94,7 @@ fn four_mib_of_pings_is_rejected_whole_without_growing_memory() {
 
 #[test]
 fn a_full_frame_of_large_calls_allocates_about_its_own_size() {
+    let _turn = one_at_a_time();
     let (mut pair, sid) = connected();
     let each = DEFAULT_MAX_FRAME_BYTES / MAX_MESSAGES_PER_FRAME - 64;
     let calls: Vec<Message> = (1..=MAX_MESSAGES_PER_FRAME as u64)
@@ -112,6 +130,7 @@ fn a_full_frame_of_large_calls_allocates_about_its_own_size() {
 
 #[test]
 fn a_full_frame_of_pings_queues_one_pong() {
+    let _turn = one_at_a_time();
     let (mut pair, sid) = connected();
     let frame = Envelope::session(1, sid, vec![Message::Ping; MAX_MESSAGES_PER_FRAME])
         .encode()
