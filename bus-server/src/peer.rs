@@ -206,7 +206,8 @@ impl Peer {
             })
     }
 
-    /// The events the other end emits on `topic`, from now on. At most
+    /// The events the other end emits on `topic`, from now on: every event
+    /// the connection handles after this returns reaches the feed. At most
     /// [`EVENT_FEED`] wait unread; newer ones are dropped until the feed is
     /// read again.
     pub async fn events<T: Serialize + DeserializeOwned>(&self, topic: &Topic<T>) -> Events<T> {
