@@ -72,18 +72,16 @@ switch (contender) {
         c.arrived = 0;
       }
     };
-    // The handler is wrapped once more, to time the whole of it.
-    const timed = (e) => {
-      const t = performance.now();
-      const r = c.handler(e);
-      c.inHandler += performance.now() - t;
-      return r;
+    const onEvent = () => {
+      c.t = performance.now();
+      if (!c.arrived) c.arrived = c.t;
     };
+    const afterEvent = () => { c.inHandler += performance.now() - c.t; };
     addEventListener("message", (e) => {
       if (e.origin !== PARENT || !e.data) return;
       if (e.data.benchChildProbe === "start") {
         Object.assign(c, { frames: 0, toReply: 0, inHandler: 0, arrived: 0 });
-        c.unwrap = wrapPort(c.port, timed, onPost, () => { if (!c.arrived) c.arrived = performance.now(); });
+        c.unwrap = wrapPort(c.port, c.handler, onPost, onEvent, afterEvent);
         parent.postMessage({ benchChildProbe: { started: true } }, PARENT);
       }
       if (e.data.benchChildProbe === "report") {

@@ -17,14 +17,20 @@ export function watchPorts(seen) {
 }
 
 // `onPost()` runs before every post on `port`, `onEvent()` before its
-// `handler` gets each message.
-export function wrapPort(port, handler, onPost, onEvent) {
+// `handler` gets each message and `afterEvent()` (if given) after; undoing
+// it puts `handler` back as it was.
+export function wrapPort(port, handler, onPost, onEvent, afterEvent = () => {}) {
   const post = MessagePort.prototype.postMessage;
   port.postMessage = function (...args) {
     onPost();
     return post.apply(this, args);
   };
-  onmessage.set.call(port, (e) => { onEvent(); return handler(e); });
+  onmessage.set.call(port, (e) => {
+    onEvent();
+    const r = handler(e);
+    afterEvent();
+    return r;
+  });
   return () => {
     delete port.postMessage;
     onmessage.set.call(port, handler);
