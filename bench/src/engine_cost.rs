@@ -7,21 +7,13 @@
 use std::time::Duration;
 
 use bus_core::attach::decode_parts;
-use bus_core::{Allowlist, Channel, Config, Delivery, Engine, Method, Role, Route, SourceId};
-use serde::{Deserialize, Serialize};
+use bus_core::{Allowlist, Channel, Config, Delivery, Engine, Role, Route, SourceId};
 use wasm_bindgen::prelude::*;
+
+use crate::timing::{SMALL, Small, performance};
 
 const HOST: &str = "https://host.example";
 const GUEST: &str = "https://guest.example";
-
-#[derive(Serialize, Deserialize)]
-struct Small {
-    a: u32,
-    b: u32,
-    c: f64,
-}
-
-const SMALL: Method<Small, Small> = Method::new("bench.small");
 
 fn engine(role: Role, peer: &str) -> Result<Engine, JsValue> {
     let allow = Allowlist::new([peer]).map_err(|e| JsValue::from_str(&e.to_string()))?;
@@ -107,9 +99,7 @@ pub fn cost_engine(n: u32) -> Result<f64, JsValue> {
     host.connect(now);
     let mut replies = 0;
     pump(&mut host, &mut guest, now, &mut replies);
-    let perf = web_sys::window()
-        .and_then(|w| w.performance())
-        .ok_or_else(|| JsValue::from_str("no performance"))?;
+    let perf = performance()?;
     let t0 = perf.now();
     for _ in 0..n {
         let small = Small { a: 1, b: 2, c: 3.5 };

@@ -108,12 +108,5 @@ pub fn floor_child(port: MessagePort) {
 /// `n` floor round trips one at a time, awaited in Rust; mean µs per call.
 #[wasm_bindgen]
 pub async fn floor_small_batch(n: u32) -> Result<f64, JsValue> {
-    let perf = web_sys::window()
-        .and_then(|w| w.performance())
-        .ok_or_else(|| JsValue::from_str("no performance"))?;
-    let t0 = perf.now();
-    for _ in 0..n {
-        floor_small(1, 2, 3.5).await?;
-    }
-    Ok((perf.now() - t0) * 1000.0 / f64::from(n))
+    crate::timing::mean_us(n, || async { floor_small(1, 2, 3.5).await.map(drop) }).await
 }

@@ -14,6 +14,8 @@ fn main() {}
 mod engine_cost;
 #[cfg(target_arch = "wasm32")]
 mod floor;
+#[cfg(target_arch = "wasm32")]
+mod timing;
 
 #[cfg(target_arch = "wasm32")]
 mod exports {
@@ -21,19 +23,10 @@ mod exports {
     use std::time::Duration;
 
     use bus_web::{Bytes, Connection, Method, Options};
-    use serde::{Deserialize, Serialize};
     use wasm_bindgen::prelude::*;
     use web_sys::HtmlIFrameElement;
 
-    /// The "small" payload: about 16 bytes.
-    #[derive(Serialize, Deserialize)]
-    struct Small {
-        a: u32,
-        b: u32,
-        c: f64,
-    }
-
-    const SMALL: Method<Small, Small> = Method::new("bench.small");
+    use crate::timing::{SMALL, Small};
     const TEXT: Method<String, String> = Method::new("bench.text");
     /// Bytes travel as [`Bytes`]: one block, not a sequence of `u8`s.
     const BYTES: Method<Bytes, Bytes> = Method::new("bench.bytes");
@@ -95,16 +88,13 @@ mod exports {
     #[wasm_bindgen]
     pub async fn bus_small_batch(n: u32) -> Result<f64, JsValue> {
         let conn = conn()?;
-        let perf = web_sys::window()
-            .and_then(|w| w.performance())
-            .ok_or_else(|| err("no performance"))?;
-        let t0 = perf.now();
-        for _ in 0..n {
+        crate::timing::mean_us(n, || async {
             conn.call(&SMALL, &Small { a: 1, b: 2, c: 3.5 })
                 .await
-                .map_err(err)?;
-        }
-        Ok((perf.now() - t0) * 1000.0 / f64::from(n))
+                .map(drop)
+                .map_err(err)
+        })
+        .await
     }
 
     /// One string round trip.
